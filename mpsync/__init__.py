@@ -1,0 +1,41 @@
+"""mpsync: synchronization of arrays of radiating quantum dipoles.
+
+Steady states and dynamics of N two-level dipoles with collective decay f,
+exchange g, detunings delta and incoherent pump W (units: Gamma = 1, lengths in
+units of lambda). Solvers share the entry points :func:`steady_state` and
+:func:`evolve` and the result types :class:`SteadyState` and :class:`TimeSeries`.
+
+Examples
+--------
+>>> import mpsync
+>>> system = mpsync.DipoleSystem.chain(4, spacing=0.1, theta="magic", W=2.0)
+>>> ss = mpsync.steady_state(system, method="exact")
+>>> round(float(ss.ZQ), 4) > 0
+True
+"""
+
+from .couplings import MAGIC_ANGLE
+from .errors import InvalidSystemError, MpsyncError, NotApplicableError, TooLargeError
+from .model import DipoleSystem
+from .observables import (ZQ_MAX, mutual_information, qfi, quantum_discord,
+                          entanglement_witness_bounds)
+from .result import Moments, SteadyState, TimeSeries
+from .solvers import METHODS, evolve, steady_state
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DipoleSystem", "steady_state", "evolve", "METHODS", "Moments", "SteadyState", "TimeSeries",
+    "mutual_information", "quantum_discord", "qfi", "entanglement_witness_bounds",
+    "MAGIC_ANGLE", "ZQ_MAX", "MpsyncError", "InvalidSystemError", "NotApplicableError",
+    "TooLargeError",
+]
+
+
+def __getattr__(name):
+    # Sweeps pull in xarray; import them only when asked for.
+    if name == "sweep":
+        from .sweep import sweep
+
+        return sweep
+    raise AttributeError(f"module 'mpsync' has no attribute {name!r}")

@@ -1,0 +1,289 @@
+"""Result types shared by every solver.
+
+A solver produces :class:`Moments` (one- and two-point functions); every
+observable of the paper follows from them through :mod:`mpsync.observables`,
+so it is written once, not once per solver.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from . import observables as obs
+
+__all__ = ["Moments", "SteadyState", "TimeSeries"]
+
+
+@dataclass
+class Moments:
+    """One- and two-point moments of N dipoles.
+
+    Attributes
+    ----------
+    sz : (N,) float
+        <sz_a>.
+    correlations : (N, N) complex
+        C_ab = <s+_a s-_b>; the diagonal is (1 + sz_a) / 2.
+    zz : (N, N) float
+        <sz_a sz_b>; the diagonal is 1.
+    sm : (N,) complex, optional
+        <s-_a>; zero (omitted) for U(1)-symmetric states.
+    zsm : (N, N) complex, optional
+        <sz_a s-_b> (a != b); omitted for U(1)-symmetric states.
+    smsm : (N, N) complex, optional
+        <s-_a s-_b> (a != b); omitted for U(1)-symmetric states.
+    """
+
+    sz: np.ndarray
+    correlations: np.ndarray
+    zz: np.ndarray
+    sm: Optional[np.ndarray] = None
+    zsm: Optional[np.ndarray] = None
+    smsm: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        self.sz = np.asarray(self.sz, dtype=float)
+        self.correlations = np.asarray(self.correlations, dtype=complex)
+        self.zz = np.asarray(np.real(self.zz), dtype=float)
+        for name in ("sm", "zsm", "smsm"):
+            v = getattr(self, name)
+            if v is not None:
+                setattr(self, name, np.asarray(v, dtype=complex))
+
+    @property
+    def n(self) -> int:
+        return self.sz.shape[-1]
+
+
+class _Observables:
+    """Observables from moments; mixed into both result types.
+
+    Subclasses provide ``moments`` (possibly with a leading time axis) and
+    ``system``.
+    """
+
+    moments: Moments
+
+    @property
+    def n(self) -> int:
+        return self.moments.n
+
+    @property
+    def sz(self) -> np.ndarray:
+        """<sz_a>."""
+        return self.moments.sz
+
+    @property
+    def correlations(self) -> np.ndarray:
+        """C_ab = <s+_a s-_b>."""
+        return self.moments.correlations
+
+    @property
+    def zz(self) -> np.ndarray:
+        """<sz_a sz_b>."""
+        return self.moments.zz
+
+    @property
+    def sm(self) -> np.ndarray:
+        """<s-_a> (zero for U(1)-symmetric states)."""
+        m = self.moments
+        return m.sm if m.sm is not None else np.zeros(m.sz.shape, dtype=complex)
+
+    @property
+    def ZQ2(self):
+        """Signed Z_Q^2: mean over ordered pairs a != b of Re C_ab."""
+        return obs.ZQ2_from_correlations(self.correlations)
+
+    @property
+    def ZQ(self):
+        """Z_Q = sqrt(max(Z_Q^2, 0)); its maximum is 1/sqrt(8)."""
+        return np.sqrt(np.maximum(self.ZQ2, 0.0))
+
+    @property
+    def Z(self):
+        """Mean-field order parameter Z = |(1/N) sum_a <s+_a>| (0 in the U(1) sector)."""
+        return np.abs(np.mean(np.conj(self.sm), axis=-1))
+
+    @property
+    def total_excitation(self):
+        """<J_z> + N/2 = number of excitations."""
+        return np.sum((1 + self.sz) / 2, axis=-1)
+
+
+class SteadyState(_Observables):
+    """Steady state of a dipole system, as produced by any solver.
+
+    Attributes
+    ----------
+    system : DipoleSystem
+    moments : Moments
+    method : str
+    diagnostics : dict
+        Solver-specific: time taken (``seconds``), residual, sizes, ...
+    errors : dict
+        Standard errors of stochastic estimates (``sz``, ``correlations``,
+        ``ZQ2``), empty for deterministic solvers.
+    extras : dict
+        Solver-specific objects (e.g. the density matrix or the MPS).
+    """
+
+    def __init__(self, system, moments: Moments, method: str, diagnostics: dict | None = None,
+                 errors: dict | None = None, extras: dict | None = None):
+        self.system = system
+        self.moments = moments
+        self.method = method
+        self.diagnostics = dict(diagnostics or {})
+        self.errors = dict(errors or {})
+        self.extras = dict(extras or {})
+
+    def __repr__(self):
+        return (f"SteadyState(method={self.method!r}, N={self.n}, ZQ={self.ZQ:.6g}, "
+                f"ZQ2={self.ZQ2:.6g}, mean sz={np.mean(self.sz):.6g})")
+
+    # ---------------------------------------------------------------- pair quantities
+    def pair_density_matrix(self, a: int, b: int) -> np.ndarray:
+        """4 x 4 reduced density matrix of dipoles a and b (basis dd, du, ud, uu)."""
+        m = self.moments
+        if a == b:
+            raise ValueError("pair_density_matrix needs two different sites")
+        kw = {}
+        if m.sm is not None:
+            kw.update(sm_a=m.sm[a], sm_b=m.sm[b])
+        if m.zsm is not None:
+            kw.update(zsm_ab=m.zsm[a, b], zsm_ba=m.zsm[b, a])
+        if m.smsm is not None:
+            kw.update(smsm_ab=m.smsm[a, b])
+        return obs.pair_density_matrix(m.sz[a], m.sz[b], m.correlations[a, b], m.zz[a, b], **kw)
+
+    def mutual_information(self, a: int = 0, b: int = 1) -> float:
+        """Mutual information of dipoles a and b, in bits."""
+        return obs.mutual_information(self.pair_density_matrix(a, b))
+
+    def discord(self, a: int = 0, b: int = 1) -> float:
+        """Quantum discord D_{B|A} of dipoles a and b, in bits."""
+        return obs.quantum_discord(self.pair_density_matrix(a, b))
+
+    def cluster_ZQ2(self, d: int) -> float:
+        """Signed cluster Z_Q^d squared over windows of d sites along lattice rows."""
+        return obs.cluster_ZQ2(self.correlations, d, self.system.lattice_shape)
+
+    def cluster_ZQ(self, d: int) -> float:
+        """Cluster correlation Z_Q^d = sqrt(max(cluster_ZQ2(d), 0))."""
+        return float(np.sqrt(max(self.cluster_ZQ2(d), 0.0)))
+
+    # ---------------------------------------------------------------- export
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-friendly summary: method, N, ZQ, ZQ2, sz, diagnostics (and full arrays)."""
+        out = {
+            "method": self.method,
+            "N": self.n,
+            "system": self.system.describe() if self.system is not None else None,
+            "ZQ": float(self.ZQ),
+            "ZQ2": float(self.ZQ2),
+            "sz": [float(x) for x in self.sz],
+            "seconds": float(self.diagnostics.get("seconds", float("nan"))),
+            "diagnostics": _jsonable(self.diagnostics),
+        }
+        if self.errors:
+            out["errors"] = _jsonable(self.errors)
+        if arrays:
+            out["correlations_real"] = np.real(self.correlations).tolist()
+            out["correlations_imag"] = np.imag(self.correlations).tolist()
+            out["zz"] = self.zz.tolist()
+        return out
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(**kw))
+
+    def save(self, path) -> None:
+        """Save the full moment arrays and the diagnostics to a ``.npz`` file."""
+        m = self.moments
+        arrays = {k: v for k, v in (("sm", m.sm), ("zsm", m.zsm), ("smsm", m.smsm)) if v is not None}
+        np.savez(path, sz=m.sz, correlations=m.correlations, zz=m.zz, f=self.system.f,
+                 g=self.system.g, delta=self.system.delta, W=self.system.W,
+                 gamma=self.system.gamma, method=self.method,
+                 diagnostics=json.dumps(_jsonable(self.diagnostics)), **arrays)
+
+
+class TimeSeries(_Observables):
+    """Observables over time, shared by every solver's ``evolve``.
+
+    ``moments`` holds arrays with a leading time axis: ``sz`` (T, N),
+    ``correlations`` (T, N, N), ``zz`` (T, N, N). ``ZQ2`` and ``ZQ`` are (T,).
+    """
+
+    def __init__(self, system, times, moments: Moments, method: str,
+                 diagnostics: dict | None = None, errors: dict | None = None,
+                 extras: dict | None = None):
+        self.system = system
+        self.times = np.asarray(times, dtype=float)
+        self.moments = moments
+        self.method = method
+        self.diagnostics = dict(diagnostics or {})
+        self.errors = dict(errors or {})
+        self.extras = dict(extras or {})
+
+    @classmethod
+    def from_snapshots(cls, system, times, snapshots, method, **kw):
+        """Stack a list of per-time :class:`Moments` into one time series."""
+        def stack(name):
+            vals = [getattr(s, name) for s in snapshots]
+            return None if any(v is None for v in vals) else np.stack(vals)
+        m = Moments(stack("sz"), stack("correlations"), stack("zz"),
+                    stack("sm"), stack("zsm"), stack("smsm"))
+        return cls(system, times, m, method, **kw)
+
+    def __len__(self):
+        return len(self.times)
+
+    def __repr__(self):
+        return f"TimeSeries(method={self.method!r}, N={self.n}, T={len(self.times)}, t_final={self.times[-1]:g})"
+
+    def at(self, index: int) -> SteadyState:
+        """The snapshot at a time index, as a :class:`SteadyState`-like object."""
+        m = self.moments
+        pick = lambda v: None if v is None else v[index]  # noqa: E731
+        snap = Moments(m.sz[index], m.correlations[index], m.zz[index],
+                       pick(m.sm), pick(m.zsm), pick(m.smsm))
+        diag = dict(self.diagnostics, time=float(self.times[index]))
+        return SteadyState(self.system, snap, self.method, diag)
+
+    @property
+    def n(self) -> int:
+        return self.moments.sz.shape[-1]
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "N": self.n,
+            "times": self.times.tolist(),
+            "ZQ2": np.atleast_1d(self.ZQ2).tolist(),
+            "sz_mean": np.mean(self.sz, axis=-1).tolist(),
+            "diagnostics": _jsonable(self.diagnostics),
+        }
+
+
+def _jsonable(obj: Any):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        if np.iscomplexobj(obj):
+            return {"real": obj.real.tolist(), "imag": obj.imag.tolist()}
+        return obj.tolist()
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, complex):
+        return {"real": obj.real, "imag": obj.imag}
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
