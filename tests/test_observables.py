@@ -1,0 +1,121 @@
+"""Observables on known states, and moments -> pair density matrix against dense states."""
+
+import numpy as np
+import pytest
+
+from mpsync import DipoleSystem, Moments, SteadyState
+from mpsync.channels import SM, SP, SZ, ID2
+from mpsync.observables import (ZQ2_from_correlations, cluster_ZQ2, mutual_information,
+                                pair_density_matrix, qfi, quantum_discord,
+                                entanglement_witness_bounds)
+
+
+def _random_rho(rng, dim):
+    a = rng.normal(size=(dim, dim)) + 1j * rng.normal(size=(dim, dim))
+    rho = a @ a.conj().T
+    return rho / np.trace(rho)
+
+
+def _op(single, site, n):
+    mats = [ID2] * n
+    mats[site] = single
+    out = np.array([[1.0]])
+    for m in mats:
+        out = np.kron(out, m)
+    return out
+
+
+def test_pair_density_matrix_from_moments_equals_partial_trace(rng):
+    rho = _random_rho(rng, 4)  # two sites, site 0 most significant
+    ev = lambda op: np.trace(rho @ op)  # noqa: E731
+    sz = [ev(_op(SZ, a, 2)).real for a in range(2)]
+    sm = [ev(_op(SM, a, 2)) for a in range(2)]
+    kw = dict(
+        sz_a=sz[0], sz_b=sz[1], c_ab=ev(_op(SP, 0, 2) @ _op(SM, 1, 2)),
+        zz_ab=ev(_op(SZ, 0, 2) @ _op(SZ, 1, 2)).real, sm_a=sm[0], sm_b=sm[1],
+        zsm_ab=ev(_op(SZ, 0, 2) @ _op(SM, 1, 2)), zsm_ba=ev(_op(SZ, 1, 2) @ _op(SM, 0, 2)),
+        smsm_ab=ev(_op(SM, 0, 2) @ _op(SM, 1, 2)),
+    )
+    np.testing.assert_allclose(pair_density_matrix(**kw), rho, atol=1e-13)
+
+
+def test_product_state_has_no_correlations(rng):
+    r1, r2 = _random_rho(rng, 2), _random_rho(rng, 2)
+    rho = np.kron(r1, r2)
+    assert mutual_information(rho) == pytest.approx(0.0, abs=1e-10)
+    assert quantum_discord(rho) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_bell_state():
+    bell = np.zeros(4)
+    bell[[1, 2]] = 2 ** -0.5
+    rho = np.outer(bell, bell)
+    assert mutual_information(rho) == pytest.approx(2.0, abs=1e-12)
+    assert quantum_discord(rho) == pytest.approx(1.0, abs=1e-8)
+
+
+def test_classically_correlated_state_has_zero_discord():
+    rho = np.diag([0.5, 0.0, 0.0, 0.5])
+    assert mutual_information(rho) == pytest.approx(1.0, abs=1e-12)
+    assert quantum_discord(rho) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_werner_state_discord_closed_form():
+    # Werner state p|psi-><psi-| + (1-p) 1/4: discord known in closed form (Ollivier-Zurek).
+    p = 0.6
+    psi = np.array([0, 1, -1, 0]) / np.sqrt(2)
+    rho = p * np.outer(psi, psi) + (1 - p) * np.eye(4) / 4
+    expected = ((1 - p) / 4 * np.log2(1 - p) - (1 + p) / 2 * np.log2(1 + p)
+                + (1 + 3 * p) / 4 * np.log2(1 + 3 * p))
+    assert quantum_discord(rho) == pytest.approx(expected, abs=1e-7)
+
+
+def test_qfi_closed_forms():
+    n = 4
+    ghz = np.zeros(2 ** n)
+    ghz[[0, -1]] = 2 ** -0.5
+    assert qfi(ghz) == pytest.approx((n * n + 2 * n) / 3, abs=1e-10)
+    plus = np.ones(2) / np.sqrt(2)
+    css = plus
+    for _ in range(n - 1):
+        css = np.kron(css, plus)
+    assert qfi(css) == pytest.approx(2 * n / 3, abs=1e-10)
+    assert qfi(np.outer(css, css)) == pytest.approx(2 * n / 3, abs=1e-8)
+    # maximally mixed state: no sensitivity
+    assert qfi(np.eye(2 ** n) / 2 ** n) == pytest.approx(0.0, abs=1e-12)
+    low, high = entanglement_witness_bounds(n)
+    assert low == pytest.approx(8 / 3) and high == pytest.approx(8.0)
+
+
+def test_zq2_and_cluster_zq2():
+    n = 5
+    c = np.full((n, n), 0.1 + 0.05j)
+    np.fill_diagonal(c, 0.7)
+    assert ZQ2_from_correlations(c) == pytest.approx(0.1)
+    # Nearest-neighbour-only correlations: windows of 2 see them fully.
+    c = np.zeros((n, n))
+    for a in range(n - 1):
+        c[a, a + 1] = c[a + 1, a] = 0.2
+    assert cluster_ZQ2(c, 2) == pytest.approx(0.2)
+    assert cluster_ZQ2(c, 3) == pytest.approx(4 * 0.2 / 6)
+    # two rows of a lattice: windows never cross rows
+    lat = np.zeros((6, 6))
+    lat[2, 3] = lat[3, 2] = 1.0  # crosses from row 0 to row 1
+    assert cluster_ZQ2(lat, 2, lattice_shape=(2, 3)) == 0.0
+
+
+def test_steady_state_result_uses_moments():
+    n = 3
+    sz = np.array([0.2, -0.1, 0.3])
+    c = np.full((n, n), 0.05 + 0j)
+    np.fill_diagonal(c, (1 + sz) / 2)
+    zz = np.outer(sz, sz)
+    np.fill_diagonal(zz, 1.0)
+    sys_ = DipoleSystem.chain(n, 0.2, "magic", W=1.0)
+    res = SteadyState(sys_, Moments(sz, c, zz), "test", {"seconds": 0.0})
+    assert res.ZQ2 == pytest.approx(0.05) and res.ZQ == pytest.approx(np.sqrt(0.05))
+    rho = res.pair_density_matrix(0, 1)
+    assert np.trace(rho).real == pytest.approx(1.0)
+    np.testing.assert_allclose(rho, rho.conj().T)
+    d = res.to_dict()
+    assert d["method"] == "test" and d["N"] == 3 and len(d["sz"]) == 3
