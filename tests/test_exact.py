@@ -1,0 +1,292 @@
+"""Tests of the exact solver against QuTiP 5 and against exact identities."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from conftest import random_g, random_psd_f
+
+import mpsync
+from mpsync import DipoleSystem
+from mpsync.channels import SM, SP, SZ, bra_superop, ket_superop, local_generator, superop
+from mpsync.errors import InvalidSystemError, TooLargeError
+from mpsync.solvers import exact
+
+qutip = pytest.importorskip("qutip")
+
+
+# ---------------------------------------------------------------------- QuTiP reference
+def _op(single, a, n):
+    ops = [qutip.qeye(2)] * n
+    ops[a] = qutip.Qobj(single)
+    return qutip.tensor(ops)
+
+
+def qutip_model(system):
+    """H and collapse operators of DESIGN section 1, jumps from f = V diag(l) V^T."""
+    n = system.n
+    sm = [_op(SM, a, n) for a in range(n)]
+    H = 0 * _op(SZ, 0, n)
+    for a in range(n):
+        H += 0.5 * system.delta[a] * _op(SZ, a, n)
+        for b in range(n):
+            if a != b:
+                H += 0.5 * system.g[a, b] * sm[a].dag() * sm[b]
+    lam, vec = np.linalg.eigh(system.f)
+    c_ops = [np.sqrt(lk) * sum(vec[b, k] * sm[b] for b in range(n))
+             for k, lk in enumerate(lam) if lk > 1e-13]
+    c_ops += [np.sqrt(system.W) * sm[a].dag() for a in range(n) if system.W > 0]
+    return H, c_ops
+
+
+def qutip_moments(rho, n):
+    """Moments by qutip.expect (independent of mpsync's moment code)."""
+    rho = qutip.Qobj(rho, dims=[[2] * n, [2] * n]) if not isinstance(rho, qutip.Qobj) else rho
+    sm = [_op(SM, a, n) for a in range(n)]
+    sz = [_op(SZ, a, n) for a in range(n)]
+    out = {
+        "sz": np.array([qutip.expect(z, rho) for z in sz]).real,
+        "correlations": np.array([[qutip.expect(sm[a].dag() * sm[b], rho) for b in range(n)]
+                                  for a in range(n)]),
+        "zz": np.array([[qutip.expect(sz[a] * sz[b], rho) for b in range(n)] for a in range(n)]).real,
+        "sm": np.array([qutip.expect(sm[a], rho) for a in range(n)]),
+        "zsm": np.array([[qutip.expect(sz[a] * sm[b], rho) if a != b else 0 for b in range(n)]
+                         for a in range(n)]),
+        "smsm": np.array([[qutip.expect(sm[a] * sm[b], rho) if a != b else 0 for b in range(n)]
+                          for a in range(n)]),
+    }
+    return out
+
+
+def random_system(rng, n, W=None):
+    W = rng.uniform(0.3, 3.0) if W is None else W
+    return DipoleSystem.from_matrices(random_psd_f(rng, n), random_g(rng, n), W=W,
+                                      delta=rng.normal(size=n))
+
+
+def assert_moments(m, ref, atol, full=False):
+    np.testing.assert_allclose(m.sz, ref["sz"], atol=atol)
+    np.testing.assert_allclose(m.correlations, ref["correlations"], atol=atol)
+    np.testing.assert_allclose(m.zz, ref["zz"], atol=atol)
+    if full:
+        np.testing.assert_allclose(m.sm, ref["sm"], atol=atol)
+        np.testing.assert_allclose(m.zsm, ref["zsm"], atol=atol)
+        np.testing.assert_allclose(m.smsm, ref["smsm"], atol=atol)
+
+
+def colstack_perm(n):
+    """Our ket_bra index i*D + j -> QuTiP's column-stacking index j*D + i."""
+    d = 2 ** n
+    idx = np.arange(d * d)
+    return (idx % d) * d + idx // d
+
+
+# ---------------------------------------------------------------------- Liouvillian
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_liouvillian_ket_bra_equals_qutip(rng, n):
+    s = random_system(rng, n)
+    H, c_ops = qutip_model(s)
+    Lq = qutip.liouvillian(H, c_ops).full()
+    L = exact.liouvillian(s, ordering="ket_bra").toarray()
+    p = colstack_perm(n)
+    np.testing.assert_allclose(L, Lq[np.ix_(p, p)], atol=1e-12)
+
+
+def _embed(ops_by_site, n):
+    out = np.ones((1, 1))
+    for a in range(n):
+        out = np.kron(out, ops_by_site.get(a, np.eye(4)))
+    return out
+
+
+def test_liouvillian_interleaved_equals_kron_construction(rng):
+    """The interleaved order is the Kronecker product of per-site 4x4 superoperators."""
+    n = 3
+    s = random_system(rng, n)
+    L = exact.liouvillian(s).toarray()
+    ref = np.zeros((4 ** n, 4 ** n), dtype=complex)
+    for a in range(n):
+        ref += _embed({a: local_generator(s.delta[a], s.gamma, s.W)}, n)
+    for a in range(n):
+        for b in range(n):
+            if a == b:
+                continue
+            ket = -0.5j * s.g[a, b] - 0.5 * s.f[a, b]
+            ref += ket * _embed({a: ket_superop(SP), b: ket_superop(SM)}, n)
+            ref += np.conj(ket) * _embed({a: bra_superop(SP), b: bra_superop(SM)}, n)
+            ref += s.f[a, b] * _embed({a: superop(np.eye(2), SP), b: superop(SM, np.eye(2))}, n)
+    np.testing.assert_allclose(L, ref, atol=1e-13)
+
+
+# ---------------------------------------------------------------------- steady state
+@pytest.mark.parametrize("n,solver", [(3, "direct"), (4, "iterative"), (5, "direct"), (5, "iterative")])
+def test_steady_state_equals_qutip(rng, n, solver):
+    s = random_system(rng, n)
+    H, c_ops = qutip_model(s)
+    rho_q = qutip.steadystate(H, c_ops)
+    ss = exact.steady_state(s, solver=solver)
+    assert ss.diagnostics["solver"] == solver
+    assert ss.diagnostics["residual"] < 1e-10
+    np.testing.assert_allclose(exact.density_matrix(ss), rho_q.full(), atol=1e-9)
+    assert_moments(ss.moments, qutip_moments(rho_q, n), atol=1e-8)
+
+
+@pytest.mark.parametrize("W", [0.0, 0.5, 1.0, 3.0])
+@pytest.mark.parametrize("solver", ["direct", "iterative"])
+def test_single_atom(W, solver):
+    s = DipoleSystem.chain(1, 0.1, "magic", W=W, gamma=1.7)
+    ss = mpsync.steady_state(s, method="exact", solver=solver)
+    assert ss.sz[0] == pytest.approx((W - 1.7) / (W + 1.7), abs=1e-12)
+    assert ss.diagnostics["residual"] < 1e-12
+
+
+def test_no_pump_gives_ground_state(rng):
+    s = random_system(rng, 4, W=0.0)
+    ss = exact.steady_state(s)
+    np.testing.assert_allclose(ss.sz, -1.0, atol=1e-14)
+    assert ss.diagnostics["residual"] < 1e-14
+    # with a singular f (a dark singlet) the steady state is not unique: say so
+    dark = DipoleSystem.from_matrices(np.ones((2, 2)), np.zeros((2, 2)), W=0.0)
+    assert "not unique" in exact.steady_state(dark).diagnostics["warning"]
+
+
+def test_steady_state_is_a_density_matrix():
+    s = DipoleSystem.chain(6, 0.1, "magic", W=2.0)
+    ss = exact.steady_state(s)
+    rho = exact.density_matrix(ss)
+    assert np.trace(rho) == pytest.approx(1.0, abs=1e-13)
+    np.testing.assert_allclose(rho, rho.conj().T, atol=1e-13)
+    assert np.linalg.eigvalsh(rho).min() > -1e-11
+    # the moments equal those of the dense matrix
+    m = exact.full_moments(rho)
+    np.testing.assert_allclose(ss.correlations, m.correlations, atol=1e-12)
+    np.testing.assert_allclose(ss.zz, m.zz, atol=1e-12)
+    np.testing.assert_allclose(m.sm, 0, atol=1e-14)
+
+
+def test_iterative_equals_direct_dipolar_chain():
+    s = DipoleSystem.chain(6, 0.15, 0.3, W=1.5, delta=np.linspace(-0.5, 0.5, 6))
+    a = exact.steady_state(s, solver="direct")
+    b = exact.steady_state(s, solver="iterative")
+    np.testing.assert_allclose(a.correlations, b.correlations, atol=1e-10)
+    np.testing.assert_allclose(a.zz, b.zz, atol=1e-10)
+
+
+def test_schur_path_equals_eig_path(rng, monkeypatch):
+    s = random_system(rng, 5)
+    a = exact.steady_state(s, solver="iterative")
+    monkeypatch.setattr(exact, "EIG_COND_MAX", 0.0)
+    b = exact.steady_state(s, solver="iterative")
+    assert b.diagnostics["schur_blocks"] == 6
+    np.testing.assert_allclose(a.correlations, b.correlations, atol=1e-10)
+
+
+def test_sector_equals_full_space(rng):
+    """Null vector of the full 4^N Liouvillian == the balanced-sector steady state."""
+    n = 4
+    s = random_system(rng, n)
+    L = exact.liouvillian(s, ordering="ket_bra").toarray()
+    _, sv, vh = np.linalg.svd(L)
+    assert sv[-1] < 1e-12 * sv[0] and sv[-2] > 1e-6 * sv[0]  # unique steady state
+    rho = vh[-1].conj().reshape(2 ** n, 2 ** n)
+    rho /= np.trace(rho)
+    np.testing.assert_allclose(exact.density_matrix(exact.steady_state(s)), rho, atol=1e-10)
+
+
+def test_sector_operator_equals_sparse_sector(rng):
+    s = random_system(rng, 4)
+    op = exact.SectorOperator(s)
+    L, _ = exact.sector_liouvillian(s)
+    v = rng.normal(size=L.shape[0]) + 1j * rng.normal(size=L.shape[0])
+    np.testing.assert_allclose(op.apply(v), L @ v, atol=1e-12)
+    np.testing.assert_allclose(op.apply_D(op.solve_D(v)), v, atol=1e-10)
+
+
+# ---------------------------------------------------------------------- time evolution
+def _qutip_evolve(s, rho0, times):
+    H, c_ops = qutip_model(s)
+    Lq = qutip.liouvillian(H, c_ops).full()
+    d = 2 ** s.n
+    out = []
+    for t in times:
+        v = scipy.linalg.expm(Lq * t) @ rho0.reshape(-1, order="F")
+        out.append(v.reshape(d, d, order="F"))
+    return out
+
+
+@pytest.mark.parametrize("initial", ["down", "up", "mixed_diag", "x", "mixed_coh"])
+def test_evolve_equals_qutip(rng, initial):
+    n = 4
+    s = random_system(rng, n)
+    if initial == "mixed_diag":
+        initial = [np.diag([p, 1 - p]) for p in rng.uniform(size=n)]
+    elif initial == "mixed_coh":
+        initial = []
+        for _ in range(n):
+            v = rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2))
+            m = v @ v.conj().T
+            initial.append(m / np.trace(m))
+    states = mpsync.states.product_state(initial, n)
+    rho0 = states[0]
+    for m in states[1:]:
+        rho0 = np.kron(rho0, m)
+    times = [0.0, 0.2, 0.7, 1.5]
+    ts = mpsync.evolve(s, times, initial=initial, method="exact")
+    coh = mpsync.states.has_coherences(states)
+    assert ts.diagnostics["space"] == ("full" if coh else "sector")
+    for k, rho in enumerate(_qutip_evolve(s, rho0, times)):
+        assert_moments(ts.at(k).moments, qutip_moments(rho, n), atol=1e-9, full=coh)
+
+
+def test_evolve_sector_equals_full_and_keeps_u1(rng):
+    """Without coherences the full-space evolution keeps sm = zsm = smsm = 0 (U(1))."""
+    s = random_system(rng, 3)
+    init = [np.diag([0.3, 0.7]), np.diag([1.0, 0.0]), np.diag([0.0, 1.0])]
+    times = np.linspace(0, 2, 5)
+    a = exact.evolve(s, times, initial=init, space="sector")
+    b = exact.evolve(s, times, initial=init, space="full")
+    np.testing.assert_allclose(a.correlations, b.correlations, atol=1e-12)
+    np.testing.assert_allclose(a.zz, b.zz, atol=1e-12)
+    np.testing.assert_allclose(b.moments.sm, 0, atol=1e-14)
+    np.testing.assert_allclose(b.moments.zsm, 0, atol=1e-14)
+    np.testing.assert_allclose(b.moments.smsm, 0, atol=1e-14)
+    assert np.max(np.abs(b.correlations[-1] - np.diag(np.diag(b.correlations[-1])))) > 1e-3
+
+
+def test_evolve_reaches_steady_state():
+    s = DipoleSystem.chain(4, 0.2, "magic", W=1.0)
+    ts = exact.evolve(s, [0.0, 60.0], initial="down")
+    ss = exact.steady_state(s)
+    np.testing.assert_allclose(ts.correlations[-1], ss.correlations, atol=1e-9)
+
+
+# ---------------------------------------------------------------------- refusals
+def test_memory_refusal_before_allocation(monkeypatch):
+    monkeypatch.setenv("MPSYNC_MAX_MEMORY", "1M")
+
+    def boom(*a, **k):
+        raise AssertionError("allocated before the memory check")
+
+    monkeypatch.setattr(exact, "SectorBasis", boom)
+    monkeypatch.setattr(exact, "assemble", boom)
+    s = DipoleSystem.chain(9, 0.1, "magic", W=2.0)
+    with pytest.raises(TooLargeError, match=r"N=9.*mpo.*trajectories"):
+        exact.steady_state(s)
+    with pytest.raises(TooLargeError, match=r"mpo.*trajectories"):
+        exact.liouvillian(DipoleSystem.chain(7, 0.1, "magic", W=2.0))
+    with pytest.raises(TooLargeError, match=r"mpo.*trajectories"):
+        exact.evolve(s, [0.0, 1.0])
+
+
+def test_refuses_n16():
+    s = DipoleSystem.chain(16, 0.1, "magic", W=2.0)
+    with pytest.raises(TooLargeError, match=r"N=16 .*needs ~.*GB.*method='mpo' or 'trajectories'"):
+        mpsync.steady_state(s, method="exact")
+
+
+def test_non_psd_f_is_refused():
+    s = DipoleSystem.all_to_all(4, f_eff=8.0, W=1.0)  # f_ab = 2 > gamma: eigenvalue 1 - 2 = -1
+    with pytest.raises(InvalidSystemError, match=r"-1\b.*exact"):
+        exact.steady_state(s)
+    with pytest.raises(InvalidSystemError, match=r"-1"):
+        exact.evolve(s, [0.0, 1.0])
