@@ -188,13 +188,13 @@ def solver_options(args) -> dict:
 
 
 def _print_steady(result):
-    print(f"method        {result.method}")
-    print(f"N             {result.n}")
-    print(f"Z_Q           {float(result.ZQ):.6g}   (Z_Q^2 = {float(result.ZQ2):.6g}, max 1/sqrt(8) = 0.353553)")
-    print(f"mean <sz>     {float(np.mean(result.sz)):.6g}")
+    print(f"method           {result.method}")
+    print(f"N                {result.n}")
+    print(f"Z_Q              {float(result.ZQ):.6g}   (Z_Q^2 = {float(result.ZQ2):.6g}, max 1/sqrt(8) = 0.353553)")
+    print(f"mean <sz>        {float(np.mean(result.sz)):.6g}")
     for k, v in result.diagnostics.items():
         if isinstance(v, (int, float, str, np.floating, np.integer)):
-            print(f"{k:<13} {v}")
+            print(f"{k:<16} {v}")
 
 
 def _run(args):
