@@ -1,1 +1,406 @@
-"""MPO solver for long dipole chains (issue 3): Liouvillian MPO, vectorized MPS, TDVP."""
+r"""MPO solver for long dipole chains (issue 3): Liouvillian MPO, vectorised MPS, TDVP.
+
+The density matrix is a vectorised matrix-product state of local dimension 4
+(per-site index ``s = 2 i + j``, ket i, bra j), the Liouvillian
+
+.. math:: \mathcal{L}\rho = -i[H, \rho] + L_f[\rho] + L_W[\rho]
+
+(DESIGN section 1; Gamma = 1, lengths in lambda, times in 1/Gamma) a matrix-product
+operator whose long-range f and g are compressed through the numerical rank of the
+coupling matrices (:mod:`.liouvillian`). The steady state ``L rho = 0`` is reached
+by integrating ``d|rho>>/dt = L|rho>>`` with two-site TDVP (:mod:`.tdvp`) from a
+product state, with a time step that grows geometrically up to ``dt_max``: the
+spectral gap of L is of order Gamma, so t ~ 20-50 reaches stationarity. States are
+normalised by the trace ``<<1|rho>>``; observables come from the one- and
+two-point moments computed with left/right environments (:mod:`.vectorized`).
+
+Entry points (the shared solver interface)::
+
+    steady_state(system, max_bond=64, cutoff=1e-10, tol=1e-6, zq_tol=1e-6, ...)
+    evolve(system, times, initial="down", max_bond=64, cutoff=1e-10, dt=0.05, ...)
+
+Only 1D chains (in the order of the sites) are accepted; other geometries raise
+:class:`~mpsync.errors.NotApplicableError` naming the methods that apply.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from autoray import do, to_numpy
+
+from ...errors import InvalidSystemError
+from ...result import Moments, SteadyState, TimeSeries
+from ...states import product_state
+from .checkpoint import load_checkpoint, save_checkpoint
+from .tdvp import TDVP, antihermitian_norm, residual_norm, trace_normalized, zq2_sum
+
+__all__ = ["steady_state", "evolve", "check_chain", "build_mpo"]
+
+METHOD = "mpo"
+
+
+# ---------------------------------------------------------------------- checks and set-up
+def check_chain(system) -> None:
+    """Raise :class:`NotApplicableError` unless ``system`` is a 1D chain (see
+    :func:`.liouvillian.check_chain`; systems without positions are taken in index order)."""
+    from .liouvillian import check_chain as _check
+
+    _check(system)
+
+
+def build_mpo(system, mpo_cutoff=1e-10, like="numpy"):
+    """Liouvillian MPO tensors ``(Dl, Dr, 4, 4)`` as arrays of the backend ``like``."""
+    from .liouvillian import liouvillian_mpo
+
+    mpo = liouvillian_mpo(system, cutoff=mpo_cutoff)
+    tensors = [np.asarray(to_numpy(W), dtype=complex) for W in mpo.tensors]
+    return [_to_backend(W, like) for W in tensors], list(mpo.bond_dims)
+
+
+def _to_backend(x, like):
+    x = np.asarray(x, dtype=complex)
+    if like in (None, "numpy"):
+        return x
+    return do("asarray", x, like=like)
+
+
+def _initial_mps(initial, n, like):
+    states = product_state(initial, n)
+    return [_to_backend(np.asarray(rho, dtype=complex).reshape(1, 4, 1), like) for rho in states]
+
+
+def _moments(mps) -> Moments:
+    """Moments of the unit-trace, Hermitian part of the state."""
+    from .vectorized import moments
+
+    m = moments(trace_normalized([np.asarray(to_numpy(A)) for A in mps]))
+    # moments of (rho + rho^+)/2: real sz and zz, Hermitian C (removes round-off parts)
+    C = np.asarray(m.correlations)
+    C = 0.5 * (C + C.conj().T)
+    extra = {}
+    for name in ("sm", "zsm", "smsm"):
+        v = getattr(m, name, None)
+        if v is not None:
+            extra[name] = v
+    return Moments(np.real(m.sz), C, np.real(m.zz), **extra)
+
+
+def _zq(mps, n):
+    """(ZQ2, ZQ, mean sz) of the trace-normalised state, in one transfer pass."""
+    s, z, tr = zq2_sum(mps)
+    zq2 = (s / tr).real / (n * (n - 1)) if n > 1 else 0.0
+    return zq2, math.sqrt(max(zq2, 0.0)), (z / tr).real / n
+
+
+def _prepare(system, max_bond, cutoff):
+    system.check_lindblad("method='mpo'")
+    check_chain(system)
+    if max_bond is not None and int(max_bond) < 1:
+        raise InvalidSystemError(f"max_bond must be >= 1, got {max_bond}")
+    if not cutoff >= 0:
+        raise InvalidSystemError(f"cutoff must be >= 0, got {cutoff}")
+
+
+# ---------------------------------------------------------------------- steady state
+def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float = 1e-6,
+                 zq_tol: float = 1e-6, t_max: float = 200.0, dt: float = 0.05,
+                 dt_max: float = 2.0, dt_growth: float = 1.5, mpo_cutoff: float = 1e-10,
+                 initial="down", checkpoint=None, checkpoint_every: int = 5, resume=None,
+                 progress: bool = False, like: str = "numpy", refine: bool = False,
+                 krylov_tol: float = 1e-10, krylov_dim: int = 30, stall_steps: int | None = 20,
+                 max_steps: int | None = None):
+    r"""Steady state ``L rho = 0`` of a dipole chain by TDVP time evolution of the vectorised MPS.
+
+    From the product state ``initial``, ``d|rho>>/dt = L|rho>>`` is integrated
+    with two-site TDVP. The step starts at ``dt`` and grows by ``dt_growth`` per
+    step up to ``dt_max``. A step after which the residual jumps up tenfold (large
+    steps can go unstable near stationarity, since the backward one-site steps of
+    TDVP amplify decaying modes) is undone, and the ceiling is halved.
+    After every step the trace-normalised state is measured. The run stops when
+
+    * ``||L rho||_2 / ||rho||_2 < tol`` (relative residual, units of Gamma) **and**
+      ``|Delta ZQ| / Delta t < zq_tol`` (converged); or
+    * ``t >= t_max`` or ``max_steps`` steps; or
+    * at ``dt_max`` the residual has not improved by 10 % for ``stall_steps`` steps:
+      the truncation floor of ``max_bond`` / ``cutoff`` is reached (not converged;
+      raise ``max_bond`` to go lower).
+
+    Parameters
+    ----------
+    system : DipoleSystem
+        A 1D chain (see :func:`check_chain`) with positive semidefinite f.
+    max_bond : int
+        Largest MPS bond dimension chi of the vectorised density matrix.
+    cutoff : float
+        Singular values below ``cutoff`` times the largest are dropped at each SVD
+        (the residual floor is then about ``cutoff * ||L||``).
+    tol, zq_tol : float
+        Stopping tolerances (see above).
+    t_max : float
+        Longest evolution time (1/Gamma).
+    dt, dt_max, dt_growth : float
+        First step, largest step and growth factor per step.
+    mpo_cutoff : float
+        Compression tolerance of the Liouvillian MPO.
+    initial : "down", "up", "x" or list of 2 x 2 density matrices
+        Product initial state.
+    checkpoint : path, optional
+        ``.npz`` file written every ``checkpoint_every`` steps and at the end.
+    resume : path, optional
+        Continue from a checkpoint of the same system (the MPS, time, step and
+        controller are restored, so the run reproduces an uninterrupted one).
+    progress : bool
+        tqdm bar over time with the residual, ZQ and the largest bond.
+    like : str
+        autoray array backend of the tensors ("numpy", "torch", "cupy").
+    refine : bool
+        After the time evolution, run two-site sweeps that replace each block by
+        the eigenvector of the effective generator whose eigenvalue has the largest
+        real part (the local null-space condition ``P L rho = 0``), keeping the
+        result only if the residual decreases.
+    krylov_tol, krylov_dim : float, int
+        Accuracy and size of the Arnoldi exponentials.
+    stall_steps : int or None
+        See the stopping rule; None disables the stall test.
+    max_steps : int, optional
+        Stop after this many steps in total (counting resumed ones).
+
+    Returns
+    -------
+    SteadyState
+        ``diagnostics``: ``seconds``, ``residual`` (relative), ``dZQ_dt``,
+        ``converged``, ``stop_reason``, ``time`` (evolved), ``steps``, ``dt``,
+        ``bond_dims`` (MPS), ``max_bond_reached``, ``mpo_bond_dims``,
+        ``truncation`` (summed discarded weight), ``antihermitian`` (relative),
+        ``trace_deviation``, ``matvecs``, ``history`` (t, residual, ZQ per step);
+        ``extras["mps"]``: the unit-trace MPS tensors.
+
+    Examples
+    --------
+    >>> from mpsync import DipoleSystem, steady_state
+    >>> ss = steady_state(DipoleSystem.chain(4, 0.2, "magic", W=2.0), method="mpo")
+    >>> ss.diagnostics["converged"]
+    True
+    """
+    t_start = time.perf_counter()
+    _prepare(system, max_bond, cutoff)
+    n = system.n
+    W, mpo_dims = build_mpo(system, mpo_cutoff, like)
+    ctrl = {"t": 0.0, "dt": float(dt), "step": 0, "zq_prev": None, "best_res": math.inf,
+            "since_best": 0, "truncation": 0.0, "matvecs": 0, "history": [], "res_prev": None}
+    if resume is not None:
+        mps0, saved = load_checkpoint(resume, system)
+        ctrl.update(saved)
+        mps0 = [_to_backend(A, like) for A in mps0]
+    else:
+        mps0 = _initial_mps(initial, n, like)
+    eng = TDVP(W, mps0, max_bond=max_bond, cutoff=cutoff, krylov_tol=krylov_tol,
+               krylov_dim=krylov_dim, canonical=resume is not None)
+    eng.truncation = ctrl["truncation"]
+    eng.matvecs = ctrl["matvecs"]
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=float(t_max), initial=min(ctrl["t"], t_max), unit="t/Gamma",
+                   desc=f"mpo N={n}", bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} [{elapsed}] {postfix}")
+
+    def save():
+        ctrl["truncation"] = eng.truncation
+        ctrl["matvecs"] = eng.matvecs
+        save_checkpoint(checkpoint, system, eng.mps, ctrl)
+
+    reason = "t_max"
+    res = ctrl.get("res_prev")
+    dzq = math.inf
+    zq = math.nan
+    try:
+        while True:
+            if ctrl["t"] >= t_max - 1e-12:
+                reason = "t_max"
+                break
+            if max_steps is not None and ctrl["step"] >= max_steps:
+                reason = "max_steps"
+                break
+            cap = min(float(dt_max), ctrl.get("dt_cap") or math.inf)
+            h = min(ctrl["dt"], cap, t_max - ctrl["t"])
+            saved_mps = list(eng.mps)  # tensors are never modified in place
+            eng.step(h)
+            res = residual_norm(W, eng.mps)
+            if (ctrl["res_prev"] is not None and res > 10 * ctrl["res_prev"] and h > dt
+                    and ctrl["res_prev"] < 1e-2):
+                # a large step near stationarity went unstable (the backward one-site
+                # steps amplify decaying modes by exp(dt |Re lambda|)): undo it and
+                # lower the ceiling of the step for the rest of the run
+                eng.mps = saved_mps
+                eng._build_right_envs()
+                ctrl["dt_cap"] = h / 2
+                ctrl["dt"] = h / 4
+                ctrl["rejected"] = ctrl.get("rejected", 0) + 1
+                continue
+            ctrl["t"] += h
+            ctrl["step"] += 1
+            zq2, zq, _ = _zq(eng.mps, n)
+            dzq = abs(zq - ctrl["zq_prev"]) / h if ctrl["zq_prev"] is not None else math.inf
+            ctrl["zq_prev"] = zq
+            ctrl["history"].append([ctrl["t"], h, res, zq2, max(eng.bond_dims or [1])])
+            # step controller: geometric growth up to the ceiling
+            ctrl["dt"] = min(max(h, ctrl["dt"]) * dt_growth, cap)
+            ctrl["res_prev"] = res
+            if res < 0.9 * ctrl["best_res"]:
+                ctrl["best_res"], ctrl["since_best"] = res, 0
+            elif h >= cap - 1e-12:
+                ctrl["since_best"] += 1
+            if bar is not None:
+                bar.update(h)
+                bar.set_postfix_str(f"t={ctrl['t']:.3g} res={res:.2e} ZQ={zq:.5f} "
+                                    f"chi={max(eng.bond_dims or [1])}")
+            if checkpoint is not None and ctrl["step"] % max(1, int(checkpoint_every)) == 0:
+                save()
+            if res < tol and dzq < zq_tol:
+                reason = "converged"
+                break
+            if stall_steps is not None and ctrl["since_best"] >= stall_steps:
+                reason = "stalled"
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if checkpoint is not None:
+        save()
+    refine_info = None
+    if refine:
+        from .tdvp import refine_sweeps
+        res_before = residual_norm(W, eng.mps) if res is None else res
+        cand = refine_sweeps(eng, sweeps=4)
+        res_after = residual_norm(W, cand)
+        refine_info = {"residual_before": res_before, "residual_after": res_after}
+        if res_after < res_before:
+            eng.mps = cand
+            res = res_after
+            zq_new = _zq(eng.mps, n)[1]
+            dzq = 0.0 if res < tol else dzq
+            zq = zq_new
+            if res < tol and reason != "converged":
+                reason = "converged (refined)"
+    if res is None:
+        res = residual_norm(W, eng.mps)
+    mps = trace_normalized(eng.mps)
+    moments = _moments(mps)
+    bonds = eng.bond_dims
+    diagnostics = {
+        "seconds": time.perf_counter() - t_start,
+        "residual": float(res),
+        "dZQ_dt": float(dzq),
+        "tol": tol,
+        "zq_tol": zq_tol,
+        "converged": reason.startswith("converged"),
+        "stop_reason": reason,
+        "time": float(ctrl["t"]),
+        "steps": int(ctrl["step"]),
+        "dt": float(ctrl["dt"]),
+        "rejected_steps": int(ctrl.get("rejected", 0)),
+        "bond_dims": bonds,
+        "max_bond": int(max(bonds or [1])),
+        "max_bond_reached": bool(max_bond is not None and max(bonds or [1]) >= max_bond),
+        "mpo_bond_dims": mpo_dims,
+        "truncation": float(eng.truncation),
+        "antihermitian": float(antihermitian_norm(eng.mps)),
+        "matvecs": int(eng.matvecs),
+        "history": ctrl["history"],
+        "backend": str(like),
+    }
+    if refine_info is not None:
+        diagnostics["refine"] = refine_info
+    if resume is not None:
+        diagnostics["resumed_from"] = str(resume)
+    return SteadyState(system, moments, METHOD, diagnostics,
+                       extras={"mps": [to_numpy(A) for A in mps]})
+
+
+# ---------------------------------------------------------------------- time evolution
+def evolve(system, times, initial="down", max_bond: int = 64, cutoff: float = 1e-10,
+           dt: float = 0.05, mpo_cutoff: float = 1e-10, progress: bool = False,
+           like: str = "numpy", krylov_tol: float = 1e-10, krylov_dim: int = 30):
+    r"""Time evolution ``d|rho>>/dt = L|rho>>`` of a chain from a product state, by two-site TDVP.
+
+    Parameters
+    ----------
+    system : DipoleSystem
+        A 1D chain with positive semidefinite f.
+    times : array_like
+        Increasing output times >= 0 (1/Gamma). Steps of at most ``dt`` land
+        exactly on each output time.
+    initial : "down", "up", "x" or list of 2 x 2 density matrices
+    max_bond, cutoff : int, float
+        Truncation of the MPS bond dimension.
+    dt : float
+        Largest TDVP step (second order in dt).
+    mpo_cutoff : float
+        Compression tolerance of the Liouvillian MPO.
+    progress : bool
+        tqdm bar over the output times.
+    like : str
+        autoray array backend.
+    krylov_tol, krylov_dim : float, int
+        Accuracy and size of the Arnoldi exponentials.
+
+    Returns
+    -------
+    TimeSeries
+        Moments at each output time (unit trace); diagnostics ``seconds``,
+        ``steps``, ``bond_dims`` (final), ``max_bond`` (largest seen),
+        ``truncation``, ``antihermitian`` (largest seen), ``mpo_bond_dims``.
+    """
+    t_start = time.perf_counter()
+    times = np.asarray(times, dtype=float)
+    if times.ndim != 1 or times.size == 0 or np.any(np.diff(times) < 0) or times[0] < 0:
+        raise InvalidSystemError("times must be a non-empty increasing array of values >= 0")
+    if not dt > 0:
+        raise InvalidSystemError(f"dt must be > 0, got {dt}")
+    _prepare(system, max_bond, cutoff)
+    n = system.n
+    W, mpo_dims = build_mpo(system, mpo_cutoff, like)
+    eng = TDVP(W, _initial_mps(initial, n, like), max_bond=max_bond, cutoff=cutoff,
+               krylov_tol=krylov_tol, krylov_dim=krylov_dim)
+    snaps = []
+    t = 0.0
+    steps = 0
+    chi_max = 1
+    anti = 0.0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(times), desc=f"mpo evolve N={n}")
+    try:
+        for target in times:
+            while t < target - 1e-12:
+                nsub = max(1, math.ceil((target - t) / dt - 1e-9))
+                h = (target - t) / nsub
+                eng.step(h)
+                t = t + h if nsub > 1 else float(target)
+                steps += 1
+                chi_max = max(chi_max, max(eng.bond_dims or [1]))
+            snaps.append(_moments(eng.mps))
+            anti = max(anti, antihermitian_norm(eng.mps))
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"t={t:.3g} chi={max(eng.bond_dims or [1])}")
+    finally:
+        if bar is not None:
+            bar.close()
+    diagnostics = {
+        "seconds": time.perf_counter() - t_start,
+        "steps": steps,
+        "bond_dims": eng.bond_dims,
+        "max_bond": chi_max,
+        "truncation": float(eng.truncation),
+        "antihermitian": float(anti),
+        "mpo_bond_dims": mpo_dims,
+        "matvecs": int(eng.matvecs),
+        "backend": str(like),
+    }
+    return TimeSeries.from_snapshots(system, times, snaps, METHOD, diagnostics=diagnostics)
