@@ -1,0 +1,580 @@
+r"""Second-order cumulant expansion: ``method="cumulant"``.
+
+Solves the Heisenberg equations of the master equation of DESIGN section 1
+(Gamma = 1 units, times in 1/Gamma) for the one- and two-point moments, with
+every three-site moment factorised by supplement Eq. 7,
+
+.. math::
+
+    \langle A_a B_b C_c\rangle \approx \langle A_aB_b\rangle\langle C_c\rangle
+      + \langle A_a\rangle\langle B_bC_c\rangle + \langle A_aC_c\rangle\langle B_b\rangle
+      - 2\langle A_a\rangle\langle B_b\rangle\langle C_c\rangle .
+
+Variables: <sz_a>, C_ab = <s+_a s-_b> and <sz_a sz_b> (the U(1)-symmetric set,
+3 N^2 / 2 real numbers); from an initial state with coherences also <s-_a>,
+<sz_a s-_b> and <s-_a s-_b>. The equations are N x N matrix expressions
+(:mod:`mpsync.solvers._cumulant_eqs`): memory O(N^2), time O(N^3) per
+evaluation (matrix products with f and g), no N^3 tensors.
+
+Steady state
+    A Newton iteration on the U(1) set. At fixed <sz> the pair equations are
+    linear in C, ``A C + C A^H + R = 0`` with ``A = i delta - Q/2 + diag(sz) K^*``
+    (Q = Gamma + W, K = (f + i g)/2): a Lyapunov equation. Each Newton step is
+    solved by GMRES, preconditioned with that Lyapunov operator for the mean
+    <sz> (diagonalised once through the eigenvectors of f + i g), so only a few
+    Krylov vectors are needed. The Jacobian-vector products are exact (the
+    equations are quadratic). The iteration starts from a short time
+    integration from the ground state, and a root outside the physical range
+    (|sz| <= 1, |C_ab| <= 1/2, |zz| <= 1) or one that is not stable is rejected
+    (DESIGN section 7: a generic root solve from a generic guess lands on
+    unphysical roots of these quadratic equations): the integration is then
+    continued and Newton restarted. The final residual max|d/dt| is reported
+    in ``diagnostics["residual"]``.
+
+Accuracy (measured in ``tests/test_cumulant.py``)
+    Against the exact master equation with g = 0 the expansion is good once the
+    pump is above threshold (W >~ Gamma): N = 5 all-to-all or random
+    positive f, errors in <sz> and C of a few 1e-2 or less; it degrades for
+    W << Gamma where subradiant correlations dominate (the paper's Fig. S1),
+    and when the coherent exchange g grows (error grows with |g|, as the
+    supplement warns: "provided the elastic couplings are sufficiently small").
+    For the all-to-all ensemble it approaches the permutational (exact)
+    solution as N grows and reproduces the large-N limit C -> x(1 - x)/2,
+    x = W / f_eff.
+
+Two-time correlations
+    :func:`two_time_correlations` applies the quantum regression theorem with
+    the closure <sz_a(t+tau) s+_j(t+tau) s-_b(t)> ~ <sz_a> <s+_j(t+tau) s-_b(t)>
+    (supplement): G(tau) = exp(M tau) C with M = i delta - Q/2 + diag(sz) K^*, so
+    Z_ab(tau) = G_aa + G_ab + G_ba + G_bb. :func:`fit_pair_spectra` fits
+    A cos(nu tau) exp(-gamma tau) per pair; :func:`fig3b_histogram_data` gives
+    the data of Fig. 3(b).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy import integrate
+from scipy.sparse import linalg as spla
+
+from ..errors import InvalidSystemError, MpsyncError, check_memory
+from ..result import Moments, SteadyState, TimeSeries
+from ..states import has_coherences, product_state
+from ._cumulant_eqs import Couplings, LinearisedU1, rhs_full, rhs_u1
+
+__all__ = ["steady_state", "evolve", "two_time_correlations", "pair_correlation",
+           "fit_pair_spectra", "fig3b_histogram_data", "rhs", "estimate_memory"]
+
+METHOD = "cumulant"
+
+
+class ConvergenceError(MpsyncError, RuntimeError):
+    """The cumulant steady-state iteration did not reach a physical root."""
+
+
+# ---------------------------------------------------------------------------- memory
+def estimate_memory(n: int, krylov: int = 20, complex_: bool = True) -> float:
+    """Peak bytes of the steady-state solve: O(N^2) (a few dozen N x N arrays)."""
+    per = 16 if complex_ else 8
+    return float(n) ** 2 * per * (30 + 2 * krylov)
+
+
+def _check_system(system):
+    if system.n < 2:
+        raise InvalidSystemError("the cumulant expansion needs N >= 2 dipoles; use method='exact' for one")
+
+
+# ---------------------------------------------------------------------------- packing
+class _Packer:
+    """Pack (sz, C, zz) into one real vector, full N x N storage.
+
+    Full storage (not triangles) keeps packing a reshape; the diagonal entries
+    of C and zz in the vector are ignored (C_aa = (1 + sz_a)/2, zz_aa = 1) and
+    kept at zero in residuals, so the Newton system stays consistent.
+    """
+
+    def __init__(self, n, real):
+        self.n = n
+        self.real = real
+        self.nc = n * n * (1 if real else 2)
+
+    @property
+    def size(self):
+        return self.n + self.nc + self.n * self.n
+
+    def pack(self, sz, C, zz, residual=False):
+        n = self.n
+        x = np.empty(self.size)
+        x[:n] = sz
+        c = x[n:n + self.nc]
+        if self.real:
+            c[:] = np.real(C).ravel()
+        else:
+            c[:] = np.ascontiguousarray(C, dtype=complex).view(float).ravel()
+        z = x[n + self.nc:]
+        z[:] = np.asarray(zz, float).ravel()
+        # diagonal slots are not variables
+        step = n + 1
+        if self.real:
+            c[::step] = 0.0
+        else:
+            cv = c.reshape(n * n, 2)
+            cv[::step] = 0.0
+        z[::step] = 0.0
+        return x
+
+    def unpack(self, x, residual=False):
+        n = self.n
+        sz = x[:n].copy()
+        c = x[n:n + self.nc]
+        if self.real:
+            C = c.reshape(n, n).copy()
+        else:
+            C = c.view(complex).reshape(n, n).copy()
+        zz = x[n + self.nc:].reshape(n, n).copy()
+        idx = np.diag_indices(n)
+        if residual:
+            C[idx] = 0.5 * sz
+            zz[idx] = 0.0
+        else:
+            C[idx] = 0.5 * (1.0 + sz)
+            zz[idx] = 1.0
+        return sz, C, zz
+
+
+def rhs(system_or_couplings, sz, C, zz, m=None, Y=None, P=None):
+    """Time derivatives of the cumulant variables (public for tests and checks).
+
+    Parameters
+    ----------
+    system_or_couplings : DipoleSystem
+    sz, C, zz : arrays
+        <sz_a>, <s+_a s-_b> (diagonal (1 + sz)/2) and <sz_a sz_b>.
+    m, Y, P : arrays, optional
+        <s-_a>, <sz_a s-_b>, <s-_a s-_b> (zero diagonals). When given, the
+        U(1)-breaking equations are used.
+
+    Returns
+    -------
+    dict with keys ``sz``, ``correlations``, ``zz`` (and ``sm``, ``zsm``, ``smsm``).
+
+    Examples
+    --------
+    The sanity equation of DESIGN section 2 follows from ``d["sm"]``.
+    """
+    cp = system_or_couplings if isinstance(system_or_couplings, Couplings) else Couplings(system_or_couplings)
+    sz = np.asarray(sz, float)
+    C = np.array(C, dtype=complex)
+    zz = np.asarray(zz, float)
+    if m is None:
+        dsz, dC, dzz = rhs_u1(cp, sz, C, zz)
+        return {"sz": dsz, "correlations": dC, "zz": dzz}
+    n = cp.n
+    m = np.asarray(m, complex)
+    Y = np.zeros((n, n), complex) if Y is None else np.array(Y, complex)
+    P = np.zeros((n, n), complex) if P is None else np.array(P, complex)
+    np.fill_diagonal(Y, 0.0)
+    np.fill_diagonal(P, 0.0)
+    out = rhs_full(cp, sz, m, C, zz, Y, P)
+    return dict(zip(("sz", "sm", "correlations", "zz", "zsm", "smsm"), out))
+
+
+# ---------------------------------------------------------------------------- initial states
+def _initial_variables(states):
+    """Moments of a product state: C_ab = <s+_a><s-_b>, zz = sz sz, etc."""
+    sz = np.array([np.real(r[1, 1] - r[0, 0]) for r in states])
+    m = np.array([r[1, 0] for r in states], dtype=complex)   # <s-> = Tr(rho |0><1|) = rho_10
+    mp = np.conj(m)
+    C = np.outer(mp, m)
+    np.fill_diagonal(C, 0.5 * (1 + sz))
+    zz = np.outer(sz, sz)
+    np.fill_diagonal(zz, 1.0)
+    Y = np.outer(sz, m)
+    np.fill_diagonal(Y, 0.0)
+    P = np.outer(m, m)
+    np.fill_diagonal(P, 0.0)
+    return sz, m, C, zz, Y, P
+
+
+# ---------------------------------------------------------------------------- evolve
+def evolve(system, times, initial="down", rtol: float = 1e-8, atol: float = 1e-10,
+           integrator: str = "DOP853", u1: bool | None = None, progress: bool = False):
+    """Time evolution of the cumulant moments.
+
+    Parameters
+    ----------
+    system : DipoleSystem
+    times : array_like
+        Output times (1/Gamma), increasing, >= 0; integration starts at 0.
+    initial : "down", "up", "x" or list of 2 x 2 density matrices
+        A product state. With coherences the U(1)-breaking variables are
+        evolved too.
+    rtol, atol : float
+        Tolerances of :func:`scipy.integrate.solve_ivp`.
+    integrator : str
+        ``solve_ivp`` method (``"DOP853"``, ``"RK45"``, ``"LSODA"``, ...).
+    u1 : bool, optional
+        Force the U(1)-symmetric equations (default: when the initial state
+        has no coherences).
+    progress : bool
+        tqdm bar over the integration time.
+
+    Returns
+    -------
+    TimeSeries
+    """
+    t0 = time.perf_counter()
+    _check_system(system)
+    times = np.asarray(times, float)
+    if times.ndim != 1 or len(times) == 0 or times[0] < 0 or np.any(np.diff(times) < 0):
+        raise InvalidSystemError("times must be a non-empty increasing 1D array starting at or after 0")
+    n = system.n
+    states = product_state(initial, n)
+    if u1 is None:
+        u1 = not has_coherences(states)
+    check_memory(estimate_memory(n, krylov=0) * (1 if u1 else 2), f"N={n} cumulant evolution")
+    cp = Couplings(system)
+    sz0, m0, C0, zz0, Y0, P0 = _initial_variables(states)
+    bar = _bar(progress, float(times[-1]))
+    nfev = [0]
+    if u1:
+        def unpack(y):
+            sz = y[:n].real
+            C = y[n:n + n * n].reshape(n, n)
+            zz = y[n + n * n:].reshape(n, n).real
+            return sz, C, zz
+
+        def fun(t, y):
+            nfev[0] += 1
+            _tick(bar, t)
+            sz, C, zz = unpack(y)
+            C = C.copy()
+            C[np.diag_indices(n)] = 0.5 * (1 + sz)
+            dsz, dC, dzz = rhs_u1(cp, sz, C, zz)
+            return np.concatenate([dsz.astype(complex), dC.ravel(), dzz.ravel().astype(complex)])
+
+        y0 = np.concatenate([sz0.astype(complex), C0.ravel(), zz0.ravel().astype(complex)])
+    else:
+        sizes = [n, n, n * n, n * n, n * n, n * n]
+        cuts = np.cumsum(sizes)[:-1]
+
+        def unpack(y):
+            sz, m, C, zz, Y, P = np.split(y, cuts)
+            return (sz.real, m, C.reshape(n, n), zz.real.reshape(n, n), Y.reshape(n, n), P.reshape(n, n))
+
+        def fun(t, y):
+            nfev[0] += 1
+            _tick(bar, t)
+            sz, m, C, zz, Y, P = unpack(y)
+            C = C.copy()
+            C[np.diag_indices(n)] = 0.5 * (1 + sz)
+            out = rhs_full(cp, sz, m, C, zz, Y, P)
+            return np.concatenate([np.asarray(o, complex).ravel() for o in out])
+
+        y0 = np.concatenate([a.astype(complex).ravel() for a in (sz0, m0, C0, zz0, Y0, P0)])
+    sol = integrate.solve_ivp(fun, (0.0, float(times[-1])), y0, method=integrator, t_eval=times,
+                              rtol=rtol, atol=atol)
+    if bar is not None:
+        bar.close()
+    if not sol.success:
+        raise ConvergenceError(f"cumulant time integration failed: {sol.message}")
+    snaps = []
+    for k in range(len(times)):
+        if u1:
+            sz, C, zz = unpack(sol.y[:, k])
+            C = C.copy()
+            C[np.diag_indices(n)] = 0.5 * (1 + sz)
+            zz = zz.copy()
+            np.fill_diagonal(zz, 1.0)
+            snaps.append(Moments(sz, C, zz))
+        else:
+            sz, m, C, zz, Y, P = unpack(sol.y[:, k])
+            C = C.copy()
+            C[np.diag_indices(n)] = 0.5 * (1 + sz)
+            zz = zz.copy()
+            np.fill_diagonal(zz, 1.0)
+            snaps.append(Moments(sz, C, zz, sm=m, zsm=Y, smsm=P))
+    diag = {"seconds": time.perf_counter() - t0, "nfev": nfev[0], "u1": bool(u1),
+            "integrator": integrator, "rtol": rtol, "atol": atol}
+    return TimeSeries.from_snapshots(system, times, snaps, METHOD, diagnostics=diag)
+
+
+def _bar(progress, total):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc="cumulant", unit="1/Gamma")
+
+
+def _tick(bar, t):
+    if bar is not None:
+        bar.n = min(float(t), bar.total)
+        bar.refresh()
+
+
+# ---------------------------------------------------------------------------- steady state
+class _Preconditioner:
+    """Approximate inverse of the Jacobian: Lyapunov operator at the mean <sz>.
+
+    C-block: A0 X + X A0^H with A0 = i mean(delta) - Q/2 + s K^*, solved in the
+    eigenbasis of K^* (computed once); sz-block: -Q; zz-block: -2Q.
+    """
+
+    def __init__(self, cp: Couplings, packer: _Packer, floor: float = 0.05):
+        self.cp = cp
+        self.packer = packer
+        self.floor = floor
+        if cp.real:
+            lam, V = np.linalg.eigh(cp.K)
+            self.V, self.Vi, self.lam = V, V.T, lam
+        elif not cp.has_g:
+            lam, V = np.linalg.eigh(cp.K)
+            self.V, self.Vi, self.lam = V.astype(complex), V.T.astype(complex), lam.astype(complex)
+        else:
+            lam, V = np.linalg.eig(cp.Kc)
+            self.V, self.Vi, self.lam = V, np.linalg.inv(V), lam
+        self.set_sz(np.zeros(cp.n))
+
+    def set_sz(self, sz):
+        cp = self.cp
+        s = float(np.mean(sz))
+        a = 1j * np.mean(cp.delta) - 0.5 * cp.Q + s * self.lam
+        if cp.real:
+            a = np.real(a)
+            den = a[:, None] + a[None, :]
+            den = np.minimum(den, -self.floor * cp.Q)
+        else:
+            den = a[:, None] + np.conj(a)[None, :]
+            re = np.minimum(den.real, -self.floor * cp.Q)
+            den = re + 1j * den.imag
+        self.inv_den = 1.0 / den
+
+    def solve_C(self, R):
+        V, Vi = self.V, self.Vi
+        if self.cp.real:
+            Rt = Vi @ R @ V
+            return V @ (Rt * self.inv_den) @ Vi
+        Rt = Vi @ R @ Vi.conj().T
+        return V @ (Rt * self.inv_den) @ V.conj().T
+
+    def __call__(self, r):
+        p = self.packer
+        rsz, rC, rzz = p.unpack(r, residual=True)
+        np.fill_diagonal(rC, 0.0)
+        X = self.solve_C(rC)
+        out = p.pack(rsz / (-self.cp.Q), X, rzz / (-2.0 * self.cp.Q))
+        return out
+
+
+def _residual_fn(cp, packer):
+    def F(x):
+        sz, C, zz = packer.unpack(x)
+        dsz, dC, dzz = rhs_u1(cp, sz, C, zz)
+        return packer.pack(dsz, dC, dzz)
+    return F
+
+
+def _is_physical(sz, C, zz, tol=1e-6):
+    """DESIGN section 7: reject roots with |sz| > 1, |C_ab| > 1/2 or |zz| > 1."""
+    n = len(sz)
+    off = ~np.eye(n, dtype=bool)
+    return bool(np.all(np.abs(sz) <= 1 + tol) and np.all(np.abs(C[off]) <= 0.5 + tol)
+                and np.all(np.abs(zz[off]) <= 1 + tol))
+
+
+def _integrate_u1(cp, packer, x0, t_span, h):
+    """Fixed-step RK4 from x0 over t_span (a cheap seed, not an accurate solution).
+
+    ``h`` is below the explicit stability limit 2.8 / |lambda_max| of the
+    linearised equations, so the seed stays in the physical region.
+    """
+    F = _residual_fn(cp, packer)
+    steps = max(1, int(np.ceil(t_span / h)))
+    h = t_span / steps
+    x = x0
+    for _ in range(steps):
+        k1 = F(x)
+        k2 = F(x + 0.5 * h * k1)
+        k3 = F(x + 0.5 * h * k2)
+        k4 = F(x + h * k3)
+        x = x + (h / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
+    return x, 4 * steps
+
+
+def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log):
+    """Newton-GMRES; J v from the exact linearisation (one matrix product)."""
+    fx = F(x)
+    res = np.max(np.abs(fx))
+    nfev = 1
+    nkrylov = 0
+    for it in range(maxiter):
+        if res <= tol:
+            break
+        lin = LinearisedU1(cp, *packer.unpack(x))
+
+        def jv(v):
+            dsz, dC, dzz = packer.unpack(v, residual=True)
+            return packer.pack(*lin(dsz, dC, dzz))
+
+        J = spla.LinearOperator((x.size, x.size), matvec=jv, dtype=float)
+        count = [0]
+
+        def cb(_):
+            count[0] += 1
+
+        # Eisenstat-Walker-like forcing: loose far away, tight near the root
+        eta = min(1e-2, max(1e-10, res))
+        dx, info = spla.gmres(J, -fx, M=M, rtol=eta, atol=0.0, restart=krylov, maxiter=20,
+                              callback=cb, callback_type="pr_norm")
+        nkrylov += count[0]
+        lam = 1.0
+        for _ in range(12):
+            xn = x + lam * dx
+            fn = F(xn)
+            nfev += 1
+            rn = np.max(np.abs(fn))
+            if rn < res or rn <= tol:
+                break
+            lam *= 0.5
+        x, fx, res = xn, fn, rn
+        log.append(float(res))
+    return x, res, nfev, nkrylov
+
+
+def steady_state(system, tol: float = 1e-10, maxiter: int = 30, t_init: float | None = None,
+                 krylov: int = 30, max_restarts: int = 6, floor: float = 0.05,
+                 check_stability: bool = True, stability_threshold: float = 0.05,
+                 x0=None, progress: bool = False):
+    """Steady state of the second-order cumulant equations.
+
+    Parameters
+    ----------
+    system : DipoleSystem
+        Any f, g, delta, W (f need not be positive semidefinite).
+    tol : float
+        Target residual max |d/dt| of the moment equations (units of Gamma).
+    maxiter : int
+        Newton iterations per attempt.
+    t_init : float, optional
+        Length (1/Gamma) of the time integration from the ground state that
+        seeds Newton; default ``4 / (Gamma + W)``. Doubled on every restart.
+    krylov : int
+        GMRES restart length (memory: ``krylov`` vectors of ~1.5 N^2 floats).
+    max_restarts : int
+        How often an unphysical or unstable root may be rejected.
+    floor : float
+        Regularisation of the Lyapunov preconditioner (fraction of Q).
+    check_stability : bool
+        Reject roots on an unstable branch: the rightmost eigenvalue a of
+        A = i delta - Q/2 + diag(sz) K^* must satisfy Re a <= threshold * Q
+        (:func:`rightmost_pair_rate`); a rejected root triggers a longer seed.
+    stability_threshold : float
+        The threshold above (physical roots: Re a / Q <~ 0; unstable ones ~ 0.5-1).
+    x0 : SteadyState, optional
+        A previous solution to start from (e.g. in a sweep over W).
+    progress : bool
+        Print nothing; reserved for a tqdm bar (the solve is a few Newton steps).
+
+    Returns
+    -------
+    SteadyState
+        ``diagnostics``: ``seconds``, ``residual`` (max |d/dt|), ``newton_log``,
+        ``nfev``, ``krylov_iterations``, ``restarts``, ``t_init``.
+
+    Examples
+    --------
+    >>> import mpsync
+    >>> s = mpsync.DipoleSystem.all_to_all(50, f_eff=10.0, W=5.0)
+    >>> ss = mpsync.steady_state(s, method="cumulant")
+    >>> 0.2 < ss.ZQ < 0.36
+    True
+    """
+    t0 = time.perf_counter()
+    _check_system(system)
+    n = system.n
+    cp = Couplings(system)
+    check_memory(estimate_memory(n, krylov, not cp.real), f"N={n} cumulant steady state",
+                 "method='meanfield'")
+    packer = _Packer(n, cp.real)
+    F = _residual_fn(cp, packer)
+    pre = _Preconditioner(cp, packer, floor=floor)
+    M = spla.LinearOperator((packer.size, packer.size), matvec=pre, dtype=float)
+    # RK4 step for the seed: |lambda| h <~ 2 for the fastest rate 2Q + 2 rho(K)
+    rho = float(np.max(np.abs(pre.lam))) + 0.5 * float(np.ptp(cp.delta))
+    h = 2.0 / (2.0 * cp.Q + 2.0 * rho)
+
+    if x0 is not None:
+        m = x0.moments
+        x = packer.pack(m.sz, m.correlations if not cp.real else np.real(m.correlations), m.zz)
+        t_span = 0.0
+    else:
+        sz, _, C, zz, _, _ = _initial_variables(product_state("down", n))
+        x = packer.pack(sz, C if not cp.real else np.real(C), zz)
+        t_span = 2.0 / cp.Q if t_init is None else float(t_init)
+    nfev_total = 0
+    nkrylov = 0
+    rate = float("nan")
+    log: list = []
+    restarts = 0
+    t_done = 0.0
+    while True:
+        if t_span > 0:
+            x, nf = _integrate_u1(cp, packer, x, t_span, h)
+            nfev_total += nf
+            t_done += t_span
+        pre.set_sz(x[:n])
+        xr, res, nf, nk = _newton(cp, packer, F, x.copy(), M, tol, maxiter, krylov, log)
+        nkrylov += nk
+        nfev_total += nf
+        sz, C, zz = packer.unpack(xr)
+        ok = res <= max(tol * 1e3, 1e-8) and _is_physical(sz, C, zz)
+        if ok and check_stability:
+            ok, rate = _is_stable(cp, sz, stability_threshold)
+        if ok or restarts >= max_restarts:
+            break
+        restarts += 1
+        t_span = 4.0 * max(t_done, 2.0 / cp.Q)
+    if not ok:
+        raise ConvergenceError(
+            f"the cumulant steady-state iteration found no physical root (residual {res:.3g} after "
+            f"{restarts} restarts, integration time {t_done:g}); try a larger t_init or "
+            "evolve(..., method='cumulant') to long times")
+    diag = {"seconds": time.perf_counter() - t0, "residual": float(res), "newton_log": log,
+            "nfev": nfev_total, "krylov_iterations": nkrylov, "restarts": restarts, "t_init": t_done, "n_variables": packer.size,
+            "pair_rate": rate,
+            "real_arithmetic": cp.real}
+    return SteadyState(system, Moments(sz, C, zz), METHOD, diag)
+
+
+def rightmost_pair_rate(system_or_couplings, sz) -> float:
+    """Largest Re a of A = i delta - Q/2 + diag(sz) K^* (units of Gamma).
+
+    The pair equations at fixed <sz> grow like exp((a_i + a_j^*) t): a root of
+    the cumulant equations with max Re a clearly above 0 sits on an unstable
+    branch (e.g. the uncorrelated root of a synchronising ensemble, which a root
+    solve started too early converges to). Physical roots have max Re a <~ 0
+    (marginal collective mode, exactly 0 in mean field).
+    """
+    cp = system_or_couplings if isinstance(system_or_couplings, Couplings) else Couplings(system_or_couplings)
+    sz = np.asarray(sz, float)
+    diag = 1j * cp.delta - 0.5 * cp.Q
+    n = cp.n
+    if n <= 400:
+        A = sz[:, None] * cp.Kc + np.diag(diag)
+        return float(np.max(np.linalg.eigvals(A).real))
+    op = spla.LinearOperator((n, n), matvec=lambda v: diag * v + sz * (cp.Kc @ v),
+                             dtype=complex)
+    try:
+        val = spla.eigs(op, k=1, which="LR", tol=1e-6, ncv=40, maxiter=2000,
+                        return_eigenvectors=False)
+        return float(np.max(val.real))
+    except spla.ArpackNoConvergence:
+        A = sz[:, None] * cp.Kc + np.diag(diag)
+        return float(np.max(np.linalg.eigvals(A).real))
+
+
+def _is_stable(cp, sz, threshold):
+    rate = rightmost_pair_rate(cp, sz)
+    return rate <= threshold * cp.Q, rate
