@@ -322,3 +322,78 @@ def test_errors():
     s = DipoleSystem.all_to_all(3, 1.0, 2.0)
     with pytest.raises(InvalidSystemError):
         cu.evolve(s, [1.0, 0.5])
+
+
+# --------------------------------------------------------------------------- two-time functions
+def _dense_superop(system):
+    n = system.n
+    d = 2 ** n
+    cols = []
+    for k in range(d * d):
+        e = np.zeros(d * d, complex)
+        e[k] = 1
+        out, sp, sm, sz = _dense_lindblad(system, e.reshape(d, d))
+        cols.append(out.ravel())
+    return np.array(cols).T, sp, sm, sz
+
+
+def test_two_time_independent_dipoles_exact():
+    """f_ab = 0 for a != b: G_aa(tau) = C_aa exp((i delta_a - Q/2) tau) exactly,
+    so the fit returns nu = delta and gamma = Q / 2."""
+    s = DipoleSystem.from_matrices(np.eye(3), np.zeros((3, 3)), W=3.0, delta=0.8)
+    ss = cu.steady_state(s)
+    taus = np.linspace(0, 6, 301)
+    tt, Z = cu.two_time_correlations(ss, 1, taus)
+    caa = (1 + ss.sz[0]) / 2
+    np.testing.assert_allclose(Z[0], 2 * caa * np.exp((0.8j - 2.0) * taus), atol=1e-12)
+    fit = cu.fit_pair_spectra(tt, Z, site=1)
+    assert np.isnan(fit["nu"][1])
+    np.testing.assert_allclose(fit["nu"][[0, 2]], 0.8, rtol=1e-5)
+    np.testing.assert_allclose(fit["gamma"][[0, 2]], 2.0, rtol=1e-5)
+
+
+def test_two_time_against_exact_regression():
+    """Z_ab(tau) from the cumulant regression vs the exact quantum regression theorem
+    (dense Liouvillian, N = 4, g = 0, synchronised pump). The paper's regression
+    closure <sz_a(tau) s+_j(tau) s-_b> ~ <sz_a> G_jb also factorises same-site
+    products (a = b), so at small N the curves differ by a visible amount:
+    measured max deviation 8-13 % of Z_ab(0) for N = 3-5, f_eff = 8, W = 3-6
+    (13 % here); asserted 16 %. The fitted decay rate of the cumulant is 28 % lower
+    here (asserted: within 35 %, and lower -- the closure narrows the line at small N)."""
+    n = 4
+    s = DipoleSystem.all_to_all(n, 8.0, 3.0, delta=np.array([0.2, -0.1, 0.0, 0.1]))
+    L, sp, sm, sz = _dense_superop(s)
+    w, v = np.linalg.eig(L)
+    rho = v[:, np.argmin(np.abs(w))].reshape(2 ** n, 2 ** n)
+    rho = rho / np.trace(rho)
+    taus = np.linspace(0, 3, 31)
+    b = 1
+    ss = cu.steady_state(s)
+    _, Zc = cu.two_time_correlations(ss, b, taus)
+    from scipy.linalg import expm
+    step = expm(L * (taus[1] - taus[0]))
+    for a in (0, 2):
+        x = ((sm[a] + sm[b]) @ rho).ravel()
+        vals = []
+        for _ in taus:
+            vals.append(np.trace((sp[a] + sp[b]) @ x.reshape(2 ** n, 2 ** n)))
+            x = step @ x
+        vals = np.array(vals)
+        assert np.max(np.abs(Zc[a] - vals)) < 0.16 * abs(vals[0])
+        from mpsync.observables import fit_decay
+        g_exact = fit_decay(taus, vals)[1]
+        g_cum = fit_decay(taus, Zc[a])[1]
+        assert 0 < g_exact - g_cum < 0.35 * g_exact
+
+
+def test_fig3b_histogram_data_small():
+    out = cu.fig3b_histogram_data([0.5, 3.0], n=31, seed=4, bins=10)
+    again = cu.fig3b_histogram_data([0.5], n=31, seed=4, bins=10)
+    for alpha, v in out.items():
+        assert v["nu"].shape == (30,) and v["site"] == 15
+        assert v["counts"].sum() == np.isfinite(v["nu"]).sum()
+        assert np.all(v["gamma"][np.isfinite(v["gamma"])] > 0)
+    np.testing.assert_allclose(again[0.5]["nu"], out[0.5]["nu"])
+    # long range (alpha = 0.5) synchronises: narrower spread of pair frequencies
+    assert np.nanstd(out[0.5]["nu"]) < np.nanstd(out[3.0]["nu"])
+    assert out[0.5]["ZQ"] > out[3.0]["ZQ"]

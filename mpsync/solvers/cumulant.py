@@ -443,7 +443,7 @@ def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log):
     return x, res, nfev, nkrylov
 
 
-def steady_state(system, tol: float = 1e-10, maxiter: int = 30, t_init: float | None = None,
+def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | None = None,
                  krylov: int = 30, max_restarts: int = 6, floor: float = 0.05,
                  check_stability: bool = True, stability_threshold: float = 0.05,
                  x0=None, progress: bool = False):
@@ -578,3 +578,185 @@ def rightmost_pair_rate(system_or_couplings, sz) -> float:
 def _is_stable(cp, sz, threshold):
     rate = rightmost_pair_rate(cp, sz)
     return rate <= threshold * cp.Q, rate
+
+
+# ---------------------------------------------------------------------------- two-time functions
+def _regression_matrix(cp: Couplings, sz):
+    """M of the quantum regression equations: dG/dtau = M G, G_jb = <s+_j(tau) s-_b>."""
+    return np.diag(1j * cp.delta - 0.5 * cp.Q) + np.asarray(sz, float)[:, None] * cp.Kc
+
+
+def _default_taus(mu, Q, n_tau=400):
+    slow = np.max(mu.real)
+    rate = max(-slow, 0.02 * Q)
+    return np.linspace(0.0, 5.0 / rate, n_tau)
+
+
+def two_time_correlations(state, site: int, taus=None, n_tau: int = 400):
+    """Pair functions Z_ab(tau) of one dipole b against every other, in the steady state.
+
+    Z_ab(tau) = <(s+_a(tau) + s+_b(tau)) (s-_a + s-_b)> (DESIGN section 4), from the
+    quantum regression theorem with the cumulant closure
+    <sz_a(tau) s+_j(tau) s-_b> ~ <sz_a> <s+_j(tau) s-_b> (supplement)::
+
+        dG/dtau = M G,  G(0) = C,  M = i delta - Q/2 + diag(sz) K^*,
+
+    G_jb(tau) = <s+_j(tau) s-_b(0)>, K = (f + i g)/2 (zero diagonal). Solved in the
+    eigenbasis of M (O(N^3) once, O(N^2 T) for the three slices needed).
+
+    Parameters
+    ----------
+    state : SteadyState or DipoleSystem
+        A cumulant steady state (a system is solved first).
+    site : int
+        The chosen dipole b.
+    taus : array, optional
+        Delays (1/Gamma); default 400 points up to 5 / (slowest decay rate of M).
+    n_tau : int
+        Number of default delays.
+
+    Returns
+    -------
+    taus : (T,) array
+    Z : (N, T) complex array
+        Row a is Z_ab(tau); row b holds 4 <s+_b(tau) s-_b>.
+
+    Examples
+    --------
+    >>> import mpsync
+    >>> s = mpsync.DipoleSystem.all_to_all(20, 8.0, 4.0)
+    >>> taus, Z = two_time_correlations(s, site=0)
+    >>> Z.shape[0]
+    20
+    """
+    if not isinstance(state, SteadyState):
+        state = steady_state(state)
+    cp = Couplings(state.system)
+    n = cp.n
+    b = int(site)
+    if not 0 <= b < n:
+        raise InvalidSystemError(f"site must be between 0 and {n - 1}, got {site}")
+    check_memory(8 * 16.0 * n * n, f"N={n} two-time correlations")
+    M = _regression_matrix(cp, state.sz)
+    C = np.asarray(state.correlations, complex)
+    mu, V = np.linalg.eig(M)
+    if taus is None:
+        taus = _default_taus(mu, cp.Q, n_tau)
+    taus = np.asarray(taus, float)
+    if np.linalg.cond(V) < 1e10:
+        B = np.linalg.solve(V, C)
+        E = np.exp(mu[:, None] * taus[None, :])             # (N, T)
+        diag = (V * B.T) @ E                               # G_aa(tau)
+        col = V @ (B[:, b, None] * E)                      # G_ab(tau)
+        row = (B * V[b][:, None]).T @ E                    # G_ba(tau)
+    else:  # defective or nearly so: propagate C itself
+        from scipy.sparse.linalg import expm_multiply
+        Gs = expm_multiply(M, C, start=taus[0], stop=taus[-1], num=len(taus), endpoint=True)
+        if not np.allclose(np.linspace(taus[0], taus[-1], len(taus)), taus):
+            raise InvalidSystemError("for a defective regression matrix taus must be evenly spaced")
+        diag = np.einsum("taa->at", Gs)
+        col = Gs[:, :, b].T
+        row = Gs[:, b, :].T
+    Z = diag + col + row + diag[b][None, :]
+    return taus, Z
+
+
+def pair_correlation(state, a: int, b: int, taus=None):
+    """Z_ab(tau) for one pair (see :func:`two_time_correlations`); returns (taus, Z)."""
+    taus, Z = two_time_correlations(state, b, taus)
+    return taus, Z[a]
+
+
+def fit_pair_spectra(taus, Z, site: int | None = None):
+    """Fit A cos(nu tau) exp(-gamma tau) to Re Z_ab(tau) for every row.
+
+    Uses :func:`mpsync.observables.fit_damped_cosine`.
+
+    Parameters
+    ----------
+    taus : (T,) array
+    Z : (N, T) array
+    site : int, optional
+        Row to skip (the chosen dipole itself).
+
+    Returns
+    -------
+    dict with ``A``, ``nu``, ``gamma`` ((N,) arrays, nan at ``site``) and ``others``.
+    """
+    from ..observables import fit_damped_cosine
+
+    Z = np.atleast_2d(Z)
+    n = Z.shape[0]
+    A = np.full(n, np.nan)
+    nu = np.full(n, np.nan)
+    gam = np.full(n, np.nan)
+    rows = [a for a in range(n) if a != site]
+    for a in rows:
+        A[a], nu[a], gam[a] = fit_damped_cosine(taus, Z[a])
+    return {"A": A, "nu": nu, "gamma": gam, "others": np.array(rows)}
+
+
+def fig3b_histogram_data(alpha_list, n: int = 200, seed=0, W=None, f0: float = 0.25,
+                         spread: float = 1.0, bins=40, taus=None, progress: bool = False):
+    """Data of Fig. 3(b): histograms of the fitted nu of Z_ab(tau), central dipole.
+
+    A chain of ``n`` dipoles with power-law f_ab = f0 |a - b|^-alpha, g = 0,
+    detunings uniform in [-spread/2, spread/2] (the same seeded sample for every
+    alpha), pump W (default: the mean-field optimum for the chain's f_eff,
+    :func:`mpsync.solvers.meanfield.optimal_pump`, at least 2 Gamma so that the
+    dipoles are inverted even where alpha is too large to synchronise). For the central dipole
+    b = n // 2, Z_ab(tau) is computed against every other dipole and fitted to
+    A cos(nu tau) exp(-gamma tau).
+
+    Parameters
+    ----------
+    alpha_list : sequence of float
+    n : int
+    seed : int
+        Seed of the detunings.
+    W : float, optional
+    f0, spread : float
+    bins : int or array
+        Histogram bins of nu (shared over alpha when an int: 0 to max nu).
+    taus : array, optional
+        Delays; default from the slowest mode of each system.
+    progress : bool
+        tqdm bar over alpha.
+
+    Returns
+    -------
+    dict alpha -> {"nu", "gamma", "A" ((n-1,) arrays over the other dipoles),
+    "counts", "edges" (histogram of nu), "W", "f_eff", "ZQ", "delta", "site"}.
+    """
+    from ..model import DipoleSystem
+    from .meanfield import optimal_pump
+
+    rng = np.random.default_rng(seed)
+    delta = rng.uniform(-0.5 * spread, 0.5 * spread, n)
+    out = {}
+    items = list(alpha_list)
+    if progress:
+        from tqdm.auto import tqdm
+        items = tqdm(items, desc="fig3b alpha")
+    b = n // 2
+    for alpha in items:
+        base = DipoleSystem.power_law(n, float(alpha), W=1.0, f0=f0, delta=delta)
+        w = float(W) if W is not None else max(optimal_pump(base.f_eff)[0], 2.0 * base.gamma)
+        s = base.replace(W=w)
+        ss = steady_state(s)
+        tt, Z = two_time_correlations(ss, b, taus)
+        fit = fit_pair_spectra(tt, Z, site=b)
+        others = fit["others"]
+        out[float(alpha)] = {"nu": fit["nu"][others], "gamma": fit["gamma"][others],
+                             "A": fit["A"][others], "W": w, "f_eff": s.f_eff, "ZQ": float(ss.ZQ),
+                             "delta": delta, "site": b, "taus": tt}
+    all_nu = np.concatenate([v["nu"] for v in out.values()]) if out else np.zeros(0)
+    if np.ndim(bins) == 0:
+        top = float(np.nanmax(all_nu)) if all_nu.size and np.isfinite(all_nu).any() else 1.0
+        edges = np.linspace(0.0, max(top, 1e-9) * 1.0001, int(bins) + 1)
+    else:
+        edges = np.asarray(bins, float)
+    for v in out.values():
+        counts, _ = np.histogram(v["nu"][np.isfinite(v["nu"])], edges)
+        v["counts"], v["edges"] = counts, edges
+    return out
