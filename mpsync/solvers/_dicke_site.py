@@ -1,0 +1,172 @@
+r"""N - 1 permutation-symmetric dipoles plus one distinguished dipole c (helper of ``permutational``).
+
+The pair function Z_ab(tau) needs <s+_c(tau) s-_c(0)>, i.e. the evolution of
+s-_c rho, which is symmetric only under permutations of the other N - 1 dipoles.
+Such an operator is
+
+.. math:: X = \bigoplus_{j'} X_{j'} \otimes \mathbb{1}_{d'_{j'}},
+
+X_{j'} acting on (rest spin j') x (site c), dimension D = 2 (2j' + 1); the
+unknowns are the block weights R'_{j'} = d'_{j'} X_{j'}. The Liouvillian is
+
+- inside a block: -i[H, .] + (f - 0) D[J-] + (Gamma - f) D[s-_c] + W D[s+_c], with the
+  total J = J' + s_c and H = delta Jz + g/2 (J+J- - Jz - N/2), built by Kronecker
+  products (row-major vec: A X B -> A (x) B^T);
+- between blocks: the individual emission and pump of the N - 1 rest dipoles,
+  the Chase-Geremia rates of :mod:`._dicke` (identity on site c).
+
+It is restricted to one U(1) sector (m + i) - (m' + k) = s (i, k the ket and bra
+excitations of site c). Size ~ sum_j' 4 (2j'+1) per sector, O(N^2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from ._dicke import j_values, local_transitions, log_degeneracy
+
+_SM = np.array([[0.0, 1.0], [0.0, 0.0]])  # |0><1|, 0 = down
+_SP = _SM.T
+_SZ = np.diag([-1.0, 1.0])
+
+
+def spin_matrices(j):
+    """J+, J-, Jz of spin j in the basis m = -j..j (index u = m + j)."""
+    m = np.arange(-j, j + 0.5)
+    d = m.size
+    jp = np.zeros((d, d))
+    if d > 1:
+        jp[np.arange(1, d), np.arange(d - 1)] = np.sqrt((j - m[:-1]) * (j + m[:-1] + 1))
+    return jp, jp.T.copy(), np.diag(m)
+
+
+class SiteSpace:
+    """One U(1) sector of the (N - 1 symmetric) x (site c) Liouville space."""
+
+    def __init__(self, n: int, s: int):
+        self.n, self.s = n, s
+        self.M = n - 1
+        self.jp = j_values(self.M)
+        self.dims = [2 * int(round(2 * j + 1)) for j in self.jp]
+        self.offsets = np.concatenate([[0], np.cumsum([d * d for d in self.dims])])
+        maps, elems = [], []
+        count = 0
+        for b, (j, D) in enumerate(zip(self.jp, self.dims)):
+            a_idx, b_idx = np.divmod(np.arange(D * D), D)
+            u, i = np.divmod(a_idx, 2)
+            u1, k = np.divmod(b_idx, 2)
+            ok = (u + i) - (u1 + k) == s
+            mp = np.full(D * D, -1, dtype=np.int64)
+            mp[ok] = count + np.arange(ok.sum())
+            count += int(ok.sum())
+            maps.append(mp)
+            elems.append(np.stack([np.full(ok.sum(), b), u[ok], i[ok], u1[ok], k[ok]], axis=1))
+        self.gmap = np.concatenate(maps)
+        self.elems = np.concatenate(elems) if elems else np.zeros((0, 5), int)
+        self.size = count
+
+    def index(self, block, u, i, u1, k):
+        """Global positions of elements; -1 where outside the space or the sector."""
+        block = np.asarray(block)
+        nb = len(self.dims)
+        ok = (block >= 0) & (block < nb)
+        bsafe = np.where(ok, block, 0)
+        dims = np.asarray(self.dims)[bsafe]
+        nm = dims // 2
+        ok &= (u >= 0) & (u < nm) & (u1 >= 0) & (u1 < nm)
+        local = (2 * u + i) * dims + (2 * u1 + k)
+        out = np.full(block.shape, -1, dtype=np.int64)
+        out[ok] = self.gmap[self.offsets[bsafe[ok]] + local[ok]]
+        return out
+
+    def liouvillian(self, f_off, emission, pumping, delta=0.0, g_off=0.0):
+        """Sparse Liouvillian of this sector on the block weights."""
+        n = self.n
+        rows, cols, vals = [], [], []
+        # inside blocks
+        for b, (j, D) in enumerate(zip(self.jp, self.dims)):
+            jp, jm, jz = (sparse.csr_matrix(x) for x in spin_matrices(j))
+            e = sparse.identity(jp.shape[0], format="csr")
+            e2 = sparse.identity(2, format="csr")
+            Jm = sparse.kron(jm, e2) + sparse.kron(e, _SM)
+            Jz = sparse.kron(jz, e2) + sparse.kron(e, _SZ / 2)
+            Jp = Jm.T
+            H = delta * Jz + 0.5 * g_off * (Jp @ Jm - Jz)
+            I = sparse.identity(D, format="csr")
+            Lb = -1j * (sparse.kron(H, I) - sparse.kron(I, H.T))
+            for rate, op in ((f_off, Jm), (emission, sparse.kron(e, _SM)), (pumping, sparse.kron(e, _SP))):
+                if rate == 0:
+                    continue
+                od = op.T @ op
+                Lb = Lb + rate * (sparse.kron(op, op) - 0.5 * sparse.kron(od, I) - 0.5 * sparse.kron(I, od.T))
+            Lb = sparse.csr_matrix(Lb)
+            mp = self.gmap[self.offsets[b]:self.offsets[b + 1]]
+            sel = np.flatnonzero(mp >= 0)
+            sub = Lb[sel][:, sel].tocoo()
+            rows.append(mp[sel[sub.row]])
+            cols.append(mp[sel[sub.col]])
+            vals.append(sub.data.astype(complex))
+        # between blocks: individual emission and pump of the rest
+        blk, u, i, u1, k = self.elems.T
+        J = self.jp[blk]
+        m, m1 = u - J, u1 - J
+        src = np.arange(self.size)
+        for dJ, dM, coef in local_transitions(self.M, J, m, m1, emission, pumping, 0.0):
+            tb = blk - dJ  # blocks are ordered by decreasing j'
+            tj = J + dJ
+            tgt = self.index(tb, np.rint(m + dM + tj).astype(int), i,
+                             np.rint(m1 + dM + tj).astype(int), k)
+            keep = (tgt >= 0) & (coef != 0)
+            rows.append(tgt[keep])
+            cols.append(src[keep])
+            vals.append(coef[keep].astype(complex))
+        return sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                 shape=(self.size, self.size))
+
+    def from_dicke_populations(self, populations, jN, mN, lower_site: bool = True):
+        """s-_c rho (or rho) for a balanced N-spin state rho given by Dicke populations R_j(m).
+
+        rho = sum_{j,m} R_j(m) |j, m><j, m| (block weights) is decomposed with
+        Clebsch-Gordan coefficients into (rest j') x (site c), j = j' +- 1/2, with
+        weights d'_{j'} / d_j per copy.
+        """
+        n = self.n
+        out = np.zeros(self.size, dtype=complex)
+        for b, (jr, D) in enumerate(zip(self.jp, self.dims)):
+            X = np.zeros((D, D))
+            for j, sign in ((jr + 0.5, +1), (jr - 0.5, -1)):
+                if j < -1e-9 or j > n / 2 + 1e-9:
+                    continue
+                sel = np.abs(jN - j) < 1e-9
+                if not np.any(sel):
+                    continue
+                w = np.exp(log_degeneracy(self.M, jr) - log_degeneracy(n, j))
+                for m, p in zip(mN[sel], populations[sel]):
+                    v = np.zeros(D)
+                    a = np.sqrt(max(jr + m + 0.5, 0.0) / (2 * jr + 1))
+                    c = np.sqrt(max(jr - m + 0.5, 0.0) / (2 * jr + 1))
+                    up = int(round(m - 0.5 + jr))  # u of |j', m - 1/2>
+                    dn = int(round(m + 0.5 + jr))
+                    if 0 <= up < D // 2:
+                        v[2 * up + 1] = a if sign > 0 else -c
+                    if 0 <= dn < D // 2:
+                        v[2 * dn + 0] = c if sign > 0 else a
+                    X += w * p * np.outer(v, v)
+            if lower_site:
+                X = np.kron(np.eye(D // 2), _SM) @ X
+            mp = self.gmap[self.offsets[b]:self.offsets[b + 1]]
+            sel = np.flatnonzero(mp >= 0)
+            out[mp[sel]] = X.reshape(-1)[sel]
+        return out
+
+    def readout(self, vec):
+        """(Tr[s+_c X], Tr[J'+ X]) of an operator X in the s = -1 sector."""
+        blk, u, i, u1, k = self.elems.T
+        J = self.jp[blk]
+        same = (u == u1) & (i == 0) & (k == 1)
+        g_same = np.sum(vec[same])
+        hop = (u1 == u + 1) & (i == k)
+        m = u - J
+        g_rest = np.sum(vec[hop] * np.sqrt((J[hop] - m[hop]) * (J[hop] + m[hop] + 1)))
+        return g_same, g_rest
