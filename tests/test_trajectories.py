@@ -122,6 +122,30 @@ def test_jumps_evolve_matches_exact_dynamics():
     assert ts.extras["qfi_trajectories"].shape == (60, len(times))
 
 
+@pytest.mark.parametrize("unravelling", ["jumps", "diffusion"])
+def test_coherent_initial_state_spans_sectors(unravelling):
+    """From every dipole along x the state spans all excitation sectors; <s-> is tracked."""
+    system = DipoleSystem.chain(3, 0.2, "magic", W=0.5, delta=[0.1, -0.2, 0.3])
+    times = np.array([0.0, 0.5, 1.0])
+    try:
+        from mpsync.solvers import exact
+
+        ex = exact.evolve(system, times, initial="x")
+    except ImportError:
+        pytest.skip("needs the exact solver's evolve")
+    ntraj = 80 if unravelling == "jumps" else 20
+    ts = tr.evolve(system, times, initial="x", ntraj=ntraj, seed=3, workers=1, unravelling=unravelling,
+                   dt=2e-3)
+    assert np.allclose(ts.moments.sm[0], 0.5) and np.allclose(ts.sz[0], 0.0, atol=1e-12)
+    for key in ("sz", "sm"):
+        est, ref, se = getattr(ts.moments, key)[1:], getattr(ex.moments, key)[1:], ts.errors[key][1:]
+        if key == "sm":
+            assert np.max(np.abs((est - ref).real / se.real)) < 4.0
+            assert np.max(np.abs((est - ref).imag / se.imag)) < 4.0
+        else:
+            assert np.max(np.abs((est - ref) / se)) < 4.0
+
+
 def test_single_atom_decay_has_no_time_step_error():
     """N = 1, W = 0 from up: the jump time is exactly -ln(r); <sz>(t) = 2 exp(-t) - 1."""
     system = DipoleSystem.from_matrices(np.ones((1, 1)), np.zeros((1, 1)), W=0.0)

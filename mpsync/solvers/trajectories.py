@@ -57,7 +57,7 @@ import time
 import numpy as np
 from scipy.optimize import brentq
 
-from ..errors import InvalidSystemError, NotApplicableError, check_memory
+from ..errors import InvalidSystemError, NotApplicableError, TooLargeError, check_memory
 from ..observables import ZQ2_from_correlations, entanglement_witness_bounds, qfi as _qfi_dense
 from ..parallel import default_workers, parallel_map, spawn_seeds
 from ..result import Moments, SteadyState, TimeSeries
@@ -360,7 +360,7 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
                  sample_dt: float = 0.2, dt: float | None = None, seed=None,
                  unravelling: str = "jumps", initial="down", tol: float = 1e-12,
                  executor=None, workers: int | None = None, progress: bool = False,
-                 keep_density_matrix: bool = False) -> SteadyState:
+                 keep_density_matrix: bool = False, t_max: float | None = None) -> SteadyState:
     """Steady state by averaging trajectories over time after a burn-in.
 
     Parameters
@@ -387,6 +387,8 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
         See :func:`mpsync.parallel.parallel_map`.
     keep_density_matrix : bool
         Also average |psi><psi| (dense 2^N x 2^N, small N) into ``extras["rho"]``.
+    t_max : float, optional
+        Total simulated time (the CLI's ``--t-max``): sets t_avg = t_max - t_burn.
 
     Returns
     -------
@@ -405,6 +407,10 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
     'trajectories'
     """
     _check_options(system, unravelling, ntraj, dt)
+    if t_max is not None:
+        if not (np.isfinite(t_max) and t_max > t_burn):
+            raise InvalidSystemError(f"t_max = {t_max!r} must exceed the burn-in t_burn = {t_burn}")
+        t_avg = float(t_max) - float(t_burn)
     for name, v in (("t_burn", t_burn), ("t_avg", t_avg)):
         if not (np.isfinite(v) and v >= 0):
             raise InvalidSystemError(f"{name} must be a time >= 0, got {v!r}")
@@ -418,11 +424,13 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
     zz, zz_se, _ = _mean_se(results, "zz")
     zq = np.array([ZQ2_from_correlations(c) for c in Cs])
     qf = np.array([np.mean(r["qfi"]) for r in results])
-    sm = _mean_se(results, "sm")[0] if want_sm else None
+    sm, sm_se, _ = _mean_se(results, "sm") if want_sm else (None, None, None)
     nt = len(results)
     se = (lambda a: float(np.std(a, ddof=1) / np.sqrt(nt)) if nt > 1 else float("nan"))
     moments = Moments(sz, _hermitian(C), 0.5 * (zz + zz.T), sm=sm)
     errors = dict(sz=sz_se, correlations=C_se, zz=zz_se, ZQ2=se(zq), qfi_conditional=se(qf))
+    if want_sm:
+        errors["sm"] = sm_se
     extras = dict(qfi_conditional=float(qf.mean()), trajectory_ZQ2=zq, trajectory_qfi=qf)
     if keep_density_matrix:
         extras["rho"] = np.mean([r["rho"] for r in results], axis=0)
@@ -432,10 +440,11 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
 
 def evolve(system, times, initial="down", ntraj: int = 100, dt: float | None = None, seed=None,
            unravelling: str = "jumps", tol: float = 1e-12, executor=None,
-           workers: int | None = None, progress: bool = False) -> TimeSeries:
+           workers: int | None = None, progress: bool = False, t_max: float | None = None) -> TimeSeries:
     """Trajectory averages at the output ``times`` (units of 1/Gamma) from a product state.
 
-    Parameters are those of :func:`steady_state`. ``initial`` with coherences
+    Parameters are those of :func:`steady_state` (``t_max`` is accepted for the CLI
+    and ignored: ``times`` sets the span). ``initial`` with coherences
     ("x") gives states spanning several excitation sectors; ``sm`` is then averaged too.
 
     Returns
@@ -457,9 +466,11 @@ def evolve(system, times, initial="down", ntraj: int = 100, dt: float | None = N
     qf, qf_se, qfs = _mean_se(results, "qfi")
     zq = np.array([[ZQ2_from_correlations(c) for c in traj] for traj in Cs])
     zq_se = zq.std(axis=0, ddof=1) / np.sqrt(len(zq)) if len(zq) > 1 else np.full(len(times), np.nan)
-    sm = _mean_se(results, "sm")[0] if want_sm else None
+    sm, sm_se, _ = _mean_se(results, "sm") if want_sm else (None, None, None)
     moments = Moments(sz, _hermitian(C), 0.5 * (zz + np.swapaxes(zz, 1, 2)), sm=sm)
     errors = dict(sz=sz_se, correlations=C_se, zz=zz_se, ZQ2=zq_se, qfi=qf_se)
+    if want_sm:
+        errors["sm"] = sm_se
     extras = dict(qfi=qf, qfi_trajectories=qfs)
     return TimeSeries(system, times, moments, "trajectories", info, errors, extras)
 
@@ -491,7 +502,7 @@ def _unconditional_qfi(system, how, ss):
 
             rho = _exact.density_matrix(system)
             return float(_qfi_dense(rho, system.n)), "exact"
-        except (ImportError, AttributeError, NotApplicableError):
+        except (ImportError, AttributeError, NotApplicableError, TooLargeError):
             if how == "exact":
                 raise
     rho = ss.extras["rho"]
