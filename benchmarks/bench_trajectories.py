@@ -85,14 +85,16 @@ def main():
             extra = 200 / args.ntraj_12
             note = "" if args.ntraj_12 == 200 else f" (measured {args.ntraj_12}, x{extra:.3g} extrapolated)"
             rows.append((f"N=12 jumps, 200 traj, t={T_BURN:g}+{T_AVG:g}, {args.workers} workers",
-                         f"{sec * extra:.1f} s{note}",
+                         f"{sec * extra:.1f} s{note}; CPU {ss.diagnostics['cpu_seconds_per_trajectory']:.2f} "
+                         f"s/traj, i.e. {ss.diagnostics['cpu_seconds_per_trajectory'] * 200 / args.workers:.0f} s "
+                         f"on {args.workers} idle cores",
                          f"ZQ2 = {ss.ZQ2:.4g} +- {ss.errors['ZQ2']:.2g}, <sz> = {np.mean(ss.sz):.4f}, "
                          f"{ss.diagnostics['mean_jumps']:.0f} jumps/traj"))
         if "16" not in skip:
             sec, ss = run_mpsync(16, args.ntraj_16, min(args.workers, args.ntraj_16))
             rows.append((f"N=16 jumps, {args.ntraj_16} traj, t={T_BURN:g}+{T_AVG:g}, "
                          f"{min(args.workers, args.ntraj_16)} workers",
-                         f"{sec:.1f} s ({sec * min(args.workers, args.ntraj_16) / args.ntraj_16:.1f} s/traj/core)",
+                         f"{sec:.1f} s (CPU {ss.diagnostics['cpu_seconds_per_trajectory']:.1f} s/traj)",
                          f"ZQ2 = {ss.ZQ2:.4g}, <sz> = {np.mean(ss.sz):.4f}, "
                          f"{ss.diagnostics['mean_jumps']:.0f} jumps/traj"))
         if "8" not in skip:

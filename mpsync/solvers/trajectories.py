@@ -280,11 +280,14 @@ def _run_task(task):
     sites = product_state(initial, system.n)
     out = []
     for seed in seeds:
+        cpu = time.process_time()
         rec = _Recorder(space, len(times), opts["series"], opts["want_sm"], opts["rho"])
         if unravelling == "jumps":
-            out.append(_jump_trajectory(space, seed, sites, times, rec, opts["tol"]))
+            res = _jump_trajectory(space, seed, sites, times, rec, opts["tol"])
         else:
-            out.append(_diffusive_trajectory(space, seed, sites, times, rec, opts["dt"], unravelling))
+            res = _diffusive_trajectory(space, seed, sites, times, rec, opts["dt"], unravelling)
+        res["cpu"] = time.process_time() - cpu
+        out.append(res)
     return out
 
 
@@ -335,7 +338,8 @@ def _run(system, times, ntraj, seed, unravelling, initial, dt, tol, executor, wo
                             else "Euler-Maruyama (strong order 1/2, weak order 1)"),
                 dt=None if unravelling == "jumps" else opts["dt"], tol=tol,
                 mean_jumps=float(np.mean([r["njumps"] for r in results])),
-                mean_steps=float(np.mean([r["nsteps"] for r in results])), dim=2 ** n)
+                mean_steps=float(np.mean([r["nsteps"] for r in results])), dim=2 ** n,
+                cpu_seconds_per_trajectory=float(np.mean([r["cpu"] for r in results])))
     return results, info, want_sm
 
 
