@@ -59,8 +59,8 @@ __all__ = ["steady_state", "evolve", "two_time", "unconditional_qfi", "TwoTimeRe
 
 METHOD = "permutational"
 _ALTERNATIVES = "method='exact' (small N), 'cumulant' or 'mpo'"
-#: bytes per balanced-sector unknown in the LU (measured fill ~110 entries per unknown at N = 1000)
-_LU_BYTES_PER_UNKNOWN = 110 * 12 + 400
+#: peak bytes per balanced-sector unknown (LU fill ~110 entries per unknown; 0.75 GB measured at N = 1000)
+_LU_BYTES_PER_UNKNOWN = 3000
 #: coherent product initial states need one (2j+1)^3 rotation per block
 _MAX_N_COHERENT = 400
 #: the pair function builds sum_j' 4 (2j'+1)^2 block entries
