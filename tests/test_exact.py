@@ -177,7 +177,7 @@ def test_schur_path_equals_eig_path(rng, monkeypatch):
     a = exact.steady_state(s, solver="iterative")
     monkeypatch.setattr(exact, "EIG_COND_MAX", 0.0)
     b = exact.steady_state(s, solver="iterative")
-    assert b.diagnostics["schur_blocks"] == 6
+    assert b.diagnostics["schur_blocks"] == 4  # k = 1..4; the 1 x 1 blocks k = 0, 5 are normal
     np.testing.assert_allclose(a.correlations, b.correlations, atol=1e-10)
 
 
@@ -191,6 +191,15 @@ def test_sector_equals_full_space(rng):
     rho = vh[-1].conj().reshape(2 ** n, 2 ** n)
     rho /= np.trace(rho)
     np.testing.assert_allclose(exact.density_matrix(exact.steady_state(s)), rho, atol=1e-10)
+
+
+def test_all_to_all_degenerate_blocks():
+    """g = 0 and uniform delta: K_k is normal with degenerate eigenvalues (the diagonal Schur path)."""
+    s = DipoleSystem.all_to_all(6, f_eff=5.5, W=0.1)
+    a = exact.steady_state(s, solver="iterative")
+    b = exact.steady_state(s, solver="direct")
+    assert a.diagnostics["gmres_info"] == 0 and a.diagnostics["residual"] < 1e-11
+    np.testing.assert_allclose(a.correlations, b.correlations, atol=1e-10)
 
 
 def test_sector_operator_equals_sparse_sector(rng):
