@@ -97,7 +97,7 @@ def dicke(n):
     nds = piqs.num_dicke_states(n)
     flat = jmm1_dictionary(n)[3]  # (j, m, m') -> flat index nds * i + k
     ground = flat[(n / 2, -n / 2, -n / 2)]
-    _, labels = csgraph.connected_components(L, directed=False)
+    _, labels = csgraph.connected_components(abs(L), directed=False)
     block = np.flatnonzero(labels == labels[ground])
     Lb = L[block][:, block].tocsc()
     Lb = csc_matrix((Lb.data.real, Lb.indices, Lb.indptr), shape=Lb.shape)  # no Hamiltonian: real rates
