@@ -69,6 +69,13 @@ class Couplings:
         self.Q = self.gamma + self.W
         self.D = self.W - self.gamma
         self.real = (not self.has_g) and self.uniform_delta
+        self._Kc32 = None
+
+    def single_precision_Kc(self):
+        """K^* in single precision (cached), for loose inner solves."""
+        if self._Kc32 is None:
+            self._Kc32 = self.Kc.astype(np.complex64 if np.iscomplexobj(self.Kc) else np.float32)
+        return self._Kc32
 
 
 def rhs_u1(cp: Couplings, sz, C, zz):
@@ -192,7 +199,8 @@ class LinearisedU1:
     diagonal ``dsz / 2`` (the diagonal of C is (1 + sz)/2).
     """
 
-    def __init__(self, cp: Couplings, sz, C, zz):
+    def __init__(self, cp: Couplings, sz, C, zz, single: bool = False):
+        self.single = single
         self.cp = cp
         self.sz = sz
         self.C = C
@@ -209,7 +217,13 @@ class LinearisedU1:
         dv = KdC.sum(axis=1)
         dvr = np.real(dv)
         dsz = -Q * dsz_in - 4.0 * dvr
-        KhdC = cp.Kc @ dC_in
+        if self.single:
+            # loose Newton forcing: a single-precision product is accurate enough
+            Kc32 = cp.single_precision_Kc()
+            KhdC = (Kc32 @ dC_in.astype(Kc32.dtype if not np.iscomplexobj(dC_in) else np.complex64)
+                    ).astype(dC_in.dtype)
+        else:
+            KhdC = cp.Kc @ dC_in
         CdK = KhdC.conj().T if np.iscomplexobj(KhdC) else KhdC.T
         ds_s = np.outer(dsz_in, sz)
         dC = (-Q * dC_in + 0.5 * f * (dzz_in - ds_s - ds_s.T)

@@ -433,7 +433,8 @@ def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log):
     for it in range(maxiter):
         if res <= tol:
             break
-        lin = LinearisedU1(cp, *packer.unpack(x))
+        eta = min(1e-2, max(1e-10, res))
+        lin = LinearisedU1(cp, *packer.unpack(x), single=eta > 1e-5)
 
         def jv(v):
             dsz, dC, dzz = packer.unpack(v, residual=True)
@@ -446,7 +447,6 @@ def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log):
             count[0] += 1
 
         # Eisenstat-Walker-like forcing: loose far away, tight near the root
-        eta = min(1e-2, max(1e-10, res))
         M.pre.single = eta > 1e-5
         dx, info = spla.gmres(J, -fx, M=M, rtol=eta, atol=0.0, restart=krylov, maxiter=20,
                               callback=cb, callback_type="pr_norm")
