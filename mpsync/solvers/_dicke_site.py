@@ -41,6 +41,20 @@ def spin_matrices(j):
     return jp, jp.T.copy(), np.diag(m)
 
 
+def _padded(M, idx, by):
+    """Nonzeros of columns (``by="col"``, M in CSC) or rows (CSR) ``idx``, padded to equal length."""
+    counts = np.diff(M.indptr)
+    width = max(int(counts.max()) if counts.size else 0, 1)
+    pos = np.zeros((M.shape[0], width), dtype=np.int64)
+    val = np.zeros((M.shape[0], width), dtype=M.dtype)
+    for t in range(width):
+        has = counts > t
+        where = M.indptr[:-1][has] + t
+        pos[has, t] = M.indices[where]
+        val[has, t] = M.data[where]
+    return pos[idx], val[idx]
+
+
 class SiteSpace:
     """One U(1) sector of the (N - 1 symmetric) x (site c) Liouville space."""
 
@@ -84,29 +98,39 @@ class SiteSpace:
         """Sparse Liouvillian of this sector on the block weights."""
         n = self.n
         rows, cols, vals = [], [], []
-        # inside blocks
-        for b, (j, D) in enumerate(zip(self.jp, self.dims)):
+        # inside blocks: sums of c A X B, applied element by element to the sector
+        # entries (a, b) -> (a', b') += c A[a', a] B[b, b'] (no D^2 x D^2 matrix is formed)
+        for blk, (j, D) in enumerate(zip(self.jp, self.dims)):
             jp, jm, jz = (sparse.csr_matrix(x) for x in spin_matrices(j))
             e = sparse.identity(jp.shape[0], format="csr")
             e2 = sparse.identity(2, format="csr")
-            Jm = sparse.kron(jm, e2) + sparse.kron(e, _SM)
-            Jz = sparse.kron(jz, e2) + sparse.kron(e, _SZ / 2)
-            Jp = Jm.T
-            H = delta * Jz + 0.5 * g_off * (Jp @ Jm - Jz)
+            Jm = (sparse.kron(jm, e2) + sparse.kron(e, _SM)).tocsr()
+            Jz = (sparse.kron(jz, e2) + sparse.kron(e, _SZ / 2)).tocsr()
+            Jp = Jm.T.tocsr()
             I = sparse.identity(D, format="csr")
-            Lb = -1j * (sparse.kron(H, I) - sparse.kron(I, H.T))
-            for rate, op in ((f_off, Jm), (emission, sparse.kron(e, _SM)), (pumping, sparse.kron(e, _SP))):
+            terms = []
+            H = delta * Jz + 0.5 * g_off * (Jp @ Jm - Jz)
+            if H.nnz:
+                terms += [(H, I, -1j), (I, H, 1j)]
+            for rate, op in ((f_off, Jm), (emission, sparse.kron(e, _SM).tocsr()),
+                             (pumping, sparse.kron(e, _SP).tocsr())):
                 if rate == 0:
                     continue
-                od = op.T @ op
-                Lb = Lb + rate * (sparse.kron(op, op) - 0.5 * sparse.kron(od, I) - 0.5 * sparse.kron(I, od.T))
-            Lb = sparse.csr_matrix(Lb)
-            mp = self.gmap[self.offsets[b]:self.offsets[b + 1]]
+                od = (op.T @ op).tocsr()
+                terms += [(op, op.T.tocsr(), rate), (od, I, -rate / 2), (I, od, -rate / 2)]
+            mp = self.gmap[self.offsets[blk]:self.offsets[blk + 1]]
             sel = np.flatnonzero(mp >= 0)
-            sub = Lb[sel][:, sel].tocoo()
-            rows.append(mp[sel[sub.row]])
-            cols.append(mp[sel[sub.col]])
-            vals.append(sub.data.astype(complex))
+            src_a, src_b = np.divmod(sel, D)
+            for A, B, c in terms:
+                ra, va = _padded(A.tocsc(), src_a, by="col")
+                cb, vb = _padded(B.tocsr(), src_b, by="row")
+                tgt = ra[:, :, None] * D + cb[:, None, :]
+                val = c * va[:, :, None] * vb[:, None, :]
+                src = np.broadcast_to(mp[sel][:, None, None], tgt.shape)
+                keep = val != 0
+                rows.append(mp[tgt[keep]])
+                cols.append(src[keep])
+                vals.append(val[keep].astype(complex))
         # between blocks: individual emission and pump of the rest
         blk, u, i, u1, k = self.elems.T
         J = self.jp[blk]
@@ -133,31 +157,33 @@ class SiteSpace:
         """
         n = self.n
         out = np.zeros(self.size, dtype=complex)
-        for b, (jr, D) in enumerate(zip(self.jp, self.dims)):
-            X = np.zeros((D, D))
+        populations = np.asarray(populations, float)
+        for blk, (jr, D) in enumerate(zip(self.jp, self.dims)):
+            mp = self.gmap[self.offsets[blk]:self.offsets[blk + 1]]
             for j, sign in ((jr + 0.5, +1), (jr - 0.5, -1)):
-                if j < -1e-9 or j > n / 2 + 1e-9:
-                    continue
                 sel = np.abs(jN - j) < 1e-9
-                if not np.any(sel):
+                if j < -1e-9 or not np.any(sel):
                     continue
-                w = np.exp(log_degeneracy(self.M, jr) - log_degeneracy(n, j))
-                for m, p in zip(mN[sel], populations[sel]):
-                    v = np.zeros(D)
-                    a = np.sqrt(max(jr + m + 0.5, 0.0) / (2 * jr + 1))
-                    c = np.sqrt(max(jr - m + 0.5, 0.0) / (2 * jr + 1))
-                    up = int(round(m - 0.5 + jr))  # u of |j', m - 1/2>
-                    dn = int(round(m + 0.5 + jr))
-                    if 0 <= up < D // 2:
-                        v[2 * up + 1] = a if sign > 0 else -c
-                    if 0 <= dn < D // 2:
-                        v[2 * dn + 0] = c if sign > 0 else a
-                    X += w * p * np.outer(v, v)
-            if lower_site:
-                X = np.kron(np.eye(D // 2), _SM) @ X
-            mp = self.gmap[self.offsets[b]:self.offsets[b + 1]]
-            sel = np.flatnonzero(mp >= 0)
-            out[mp[sel]] = X.reshape(-1)[sel]
+                w = np.exp(log_degeneracy(self.M, jr) - log_degeneracy(n, j)) * populations[sel]
+                m = mN[sel]
+                # |j, m> = alpha |j', m - 1/2>|up> + beta |j', m + 1/2>|down>
+                a = np.sqrt(np.maximum(jr + m + 0.5, 0.0) / (2 * jr + 1))
+                c = np.sqrt(np.maximum(jr - m + 0.5, 0.0) / (2 * jr + 1))
+                alpha, beta = (a, c) if sign > 0 else (-c, a)
+                up = np.rint(m - 0.5 + jr).astype(int)
+                dn = np.rint(m + 0.5 + jr).astype(int)
+                alpha = np.where((up >= 0) & (up < D // 2), alpha, 0.0)
+                beta = np.where((dn >= 0) & (dn < D // 2), beta, 0.0)
+                pu, pd = 2 * np.clip(up, 0, D // 2 - 1) + 1, 2 * np.clip(dn, 0, D // 2 - 1)
+                pairs = [(pu, pu, alpha * alpha), (pu, pd, alpha * beta)]
+                if not lower_site:
+                    pairs += [(pd, pu, beta * alpha), (pd, pd, beta * beta)]
+                for ket, bra, amp in pairs:
+                    if lower_site:
+                        ket = ket - 1  # s-_c |up> = |down>; rows with site c down vanish
+                    idx = mp[ket * D + bra]
+                    ok = (idx >= 0) & (amp != 0)
+                    np.add.at(out, idx[ok], (w * amp)[ok])
         return out
 
     def readout(self, vec):
