@@ -178,7 +178,7 @@ def test_design_pitfall_roots_are_physical(W):
     """DESIGN section 7: all-to-all N = 70, f_eff = 15 at W = 2 and 0.5 -- generic
     root solves landed on unphysical roots; ours must equal the time integration."""
     s = DipoleSystem.all_to_all(70, 15.0, W)
-    ss = cu.steady_state(s)
+    ss = cu.steady_state(s, symmetric=False)
     ts = cu.evolve(s, [0.0, 120.0], rtol=1e-9, atol=1e-11)
     assert np.all(np.abs(ss.sz) <= 1)
     np.testing.assert_allclose(ss.sz, ts.sz[-1], atol=1e-6)
@@ -265,7 +265,7 @@ def test_against_permutational_n70(W, rel):
     N = 16, 14 % at N = 70 and 100 for W = 7.5)."""
     perm = pytest.importorskip("mpsync.solvers.permutational")
     s = DipoleSystem.all_to_all(70, 15.0, W)
-    a = cu.steady_state(s)
+    a = cu.steady_state(s, symmetric=False)
     b = perm.steady_state(s)
     assert abs(np.mean(a.sz) - np.mean(b.sz)) < 0.035
     assert abs(a.ZQ2 - b.ZQ2) < rel * abs(b.ZQ2)
@@ -280,11 +280,35 @@ def test_large_n_all_to_all_limit():
     f_eff, n = 400.0, 300
     for x in (0.3, 0.5, 0.7):
         s = DipoleSystem.all_to_all(n, f_eff, x * f_eff)
-        ss = cu.steady_state(s)
+        ss = cu.steady_state(s, symmetric=False)
         assert abs(ss.ZQ2 - x * (1 - x) / 2) < 0.03 * x * (1 - x) / 2
         if x == 0.5:
             assert abs(ss.ZQ - 1 / np.sqrt(8)) < 0.005
             np.testing.assert_allclose(ss.correlations[0, 1], ss.correlations[3, 7], rtol=1e-8)
+
+
+@pytest.mark.parametrize("n,f_eff,W", [(70, 15.0, 0.5), (70, 15.0, 7.5), (200, 100.0, 30.0), (40, 8.0, 0.2)])
+def test_symmetric_reduction_equals_full_equations(n, f_eff, W):
+    """Identical all-to-all dipoles: the 3 reduced equations give the N x N solution."""
+    s = DipoleSystem.all_to_all(n, f_eff, W)
+    a = cu.steady_state(s, symmetric=False)
+    b = cu.steady_state(s)
+    assert b.diagnostics["symmetric"] and not a.diagnostics["symmetric"]
+    np.testing.assert_allclose(b.sz, a.sz, atol=1e-8)
+    np.testing.assert_allclose(b.correlations, a.correlations, atol=1e-8)
+    np.testing.assert_allclose(b.zz, a.zz, atol=1e-8)
+
+
+def test_fig_s2_and_large_n_symmetric_limit():
+    """Fig. S2: mutual information and discord reach a finite value at large N; and
+    the Meiser-Holland limit at N = 1e6, f_eff = 1e4: C = x(1 - x)/2 within 0.3 %."""
+    d = cu.fig_s2_data([100, 10 ** 4, 10 ** 6], f_eff=15.0)
+    assert np.all(d["discord"] > 0) and np.all(d["discord"] <= d["mutual_information"])
+    assert abs(d["mutual_information"][2] - d["mutual_information"][1]) < 0.01 * d["mutual_information"][2]
+    for x in (0.25, 0.5):
+        s, c, z, res = cu.symmetric_moments(10 ** 6, 1e4 / 10 ** 6, x * 1e4)
+        assert res < 1e-8
+        assert abs(c - x * (1 - x) / 2) < 3e-3 * x * (1 - x) / 2
 
 
 def test_unstable_root_is_rejected():
@@ -292,8 +316,8 @@ def test_unstable_root_is_rejected():
     unstable root (negative Z_Q^2); the stability check rejects it, the default
     solve does not return it."""
     s = DipoleSystem.all_to_all(200, 100.0, 30.0)
-    bad = cu.steady_state(s, check_stability=False)
-    good = cu.steady_state(s)
+    bad = cu.steady_state(s, check_stability=False, symmetric=False)
+    good = cu.steady_state(s, symmetric=False)
     assert bad.ZQ2 < 0 < good.ZQ2
     assert cu.rightmost_pair_rate(s, bad.sz) > 0.3 * (1 + s.W)
     assert cu.rightmost_pair_rate(s, good.sz) < 0.0

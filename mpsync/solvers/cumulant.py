@@ -72,7 +72,8 @@ from ..states import has_coherences, product_state
 from ._cumulant_eqs import Couplings, LinearisedU1, rhs_full, rhs_u1
 
 __all__ = ["steady_state", "evolve", "two_time_correlations", "pair_correlation",
-           "fit_pair_spectra", "fig3b_histogram_data", "rhs", "estimate_memory"]
+           "fit_pair_spectra", "fig3b_histogram_data", "fig_s2_data", "symmetric_moments",
+           "rightmost_pair_rate", "rhs", "estimate_memory"]
 
 METHOD = "cumulant"
 
@@ -468,6 +469,7 @@ def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log):
 def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | None = None,
                  krylov: int = 30, max_restarts: int = 6, floor: float = 0.05,
                  check_stability: bool = True, stability_threshold: float = 0.05,
+                 symmetric="auto",
                  x0=None, progress: bool = False):
     """Steady state of the second-order cumulant equations.
 
@@ -494,6 +496,10 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | N
         (:func:`rightmost_pair_rate`); a rejected root triggers a longer seed.
     stability_threshold : float
         The threshold above (physical roots: Re a / Q <~ 0; unstable ones ~ 0.5-1).
+    symmetric : "auto", bool
+        For identical all-to-all dipoles (``system.is_permutation_symmetric``)
+        solve the three reduced equations of :func:`symmetric_moments` instead
+        of the N x N ones (``"auto"``: whenever the system is symmetric).
     x0 : SteadyState, optional
         A previous solution to start from (e.g. in a sweep over W).
     progress : bool
@@ -516,6 +522,20 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | N
     t0 = time.perf_counter()
     _check_system(system)
     n = system.n
+    if symmetric is True or (symmetric == "auto" and system.is_permutation_symmetric and x0 is None):
+        if not system.is_permutation_symmetric:
+            raise InvalidSystemError("symmetric=True needs identical all-to-all dipoles "
+                                     "(uniform f, g and delta); use symmetric=False")
+        check_memory(40.0 * n * n, f"N={n} cumulant moments")
+        fp = float(system.f[0, 1])
+        s_, c_, z_, res = symmetric_moments(n, fp, system.W, system.gamma)
+        C = np.full((n, n), c_)
+        np.fill_diagonal(C, 0.5 * (1 + s_))
+        zz = np.full((n, n), z_)
+        np.fill_diagonal(zz, 1.0)
+        diag = {"seconds": time.perf_counter() - t0, "residual": res, "symmetric": True,
+                "n_variables": 3}
+        return SteadyState(system, Moments(np.full(n, s_), C, zz), METHOD, diag)
     cp = Couplings(system)
     check_memory(estimate_memory(n, krylov, not cp.real), f"N={n} cumulant steady state",
                  "method='meanfield'")
@@ -565,7 +585,7 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | N
             f"{restarts} restarts, integration time {t_done:g}); try a larger t_init or "
             "evolve(..., method='cumulant') to long times")
     diag = {"seconds": time.perf_counter() - t0, "residual": float(res), "newton_log": log,
-            "nfev": nfev_total, "krylov_iterations": nkrylov, "restarts": restarts, "t_init": t_done, "n_variables": packer.size,
+            "nfev": nfev_total, "krylov_iterations": nkrylov, "restarts": restarts, "t_init": t_done, "n_variables": packer.size, "symmetric": False,
             "pair_rate": rate,
             "real_arithmetic": cp.real}
     return SteadyState(system, Moments(sz, C, zz), METHOD, diag)
@@ -789,3 +809,90 @@ def fig3b_histogram_data(alpha_list, n: int = 200, seed=0, W=None, f0: float = 0
         counts, _ = np.histogram(v["nu"][np.isfinite(v["nu"])], edges)
         v["counts"], v["edges"] = counts, edges
     return out
+
+
+# ---------------------------------------------------------------------------- permutation symmetry
+def _symmetric_rhs(y, n, fp, Q, D):
+    """U(1) cumulant equations for identical all-to-all dipoles (pair rate fp = f_ab).
+
+    With sz_a = s, C_ab = c, zz_ab = z for every a != b the N x N equations reduce to::
+
+        ds = -Q s + D - 2 (N - 1) fp c
+        dc = -Q c + fp (z - s^2)/2 + s fp [(N - 2) c + (1 + s)/2]
+        dz = -2 Q z + 2 D s + 4 fp c - 4 s (N - 2) fp c
+
+    (a uniform g only shifts the frequency and drops out).
+    """
+    s, c, z = y
+    ds = -Q * s + D - 2.0 * (n - 1) * fp * c
+    dc = -Q * c + 0.5 * fp * (z - s * s) + s * fp * ((n - 2) * c + 0.5 * (1 + s))
+    dz = -2.0 * Q * z + 2.0 * D * s + 4.0 * fp * c - 4.0 * s * (n - 2) * fp * c
+    return np.array([ds, dc, dz])
+
+
+def symmetric_moments(n: int, f_pair: float, W: float, gamma: float = 1.0, tol: float = 1e-13):
+    """Cumulant steady state (s, c, z) of N identical all-to-all dipoles in O(1).
+
+    Integrates the three reduced equations (:func:`_symmetric_rhs`) from the
+    ground state to convergence, so the physical branch is the one reached
+    (DESIGN section 7), then polishes with a Newton step.
+
+    Parameters
+    ----------
+    n : int
+    f_pair : float
+        f_ab for a != b (f_eff / N for :meth:`DipoleSystem.all_to_all`).
+    W, gamma : float
+
+    Returns
+    -------
+    (s, c, z, residual): <sz>, <s+_a s-_b> and <sz_a sz_b> for a != b.
+    """
+    from scipy import optimize
+
+    Q, D = gamma + W, W - gamma
+    fun = lambda t, y: _symmetric_rhs(y, n, f_pair, Q, D)  # noqa: E731
+    y = np.array([-1.0, 0.0, 1.0])
+    t_chunk = 20.0 / Q
+    res = np.inf
+    for _ in range(200):
+        sol = integrate.solve_ivp(fun, (0.0, t_chunk), y, method="LSODA", rtol=1e-10, atol=1e-13)
+        y = sol.y[:, -1]
+        res = float(np.max(np.abs(fun(0.0, y))))
+        if res < 1e-6:
+            break
+        t_chunk *= 1.5
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # "not making progress" at a converged y
+        root = optimize.fsolve(lambda v: _symmetric_rhs(v, n, f_pair, Q, D), y, xtol=1e-13)
+    if np.max(np.abs(root - y)) < 1e-3:
+        y = root
+    res = float(np.max(np.abs(_symmetric_rhs(y, n, f_pair, Q, D))))
+    return float(y[0]), float(y[1]), float(y[2]), res
+
+
+def fig_s2_data(n_list, f_eff: float = 15.0, W=None, gamma: float = 1.0):
+    """Mutual information and discord of a pair vs N (Fig. S2), all-to-all, W = f_eff/2.
+
+    Uses :func:`symmetric_moments` (O(1) per N, so N can be millions) and the
+    pair density matrix of :func:`mpsync.observables.pair_density_matrix`.
+
+    Returns
+    -------
+    dict with arrays ``N``, ``mutual_information``, ``discord`` (bits), ``ZQ2``, ``sz``.
+    """
+    from .. import observables as obs
+
+    W = 0.5 * f_eff if W is None else float(W)
+    out = {k: [] for k in ("N", "mutual_information", "discord", "ZQ2", "sz")}
+    for n in n_list:
+        n = int(n)
+        s, c, z, _ = symmetric_moments(n, f_eff / n, W, gamma)
+        rho = obs.pair_density_matrix(s, s, c, z)
+        out["N"].append(n)
+        out["mutual_information"].append(obs.mutual_information(rho))
+        out["discord"].append(obs.quantum_discord(rho))
+        out["ZQ2"].append(c)
+        out["sz"].append(s)
+    return {k: np.array(v) for k, v in out.items()}
