@@ -299,3 +299,26 @@ def test_non_psd_f_is_refused():
         exact.steady_state(s)
     with pytest.raises(InvalidSystemError, match=r"-1"):
         exact.evolve(s, [0.0, 1.0])
+
+
+def test_options_checked():
+    s = DipoleSystem.chain(3, 0.1, "magic", W=2.0)
+    with pytest.raises(InvalidSystemError, match="max_bond"):
+        exact.steady_state(s, max_bond=8)
+    with pytest.raises(InvalidSystemError, match="solver"):
+        exact.steady_state(s, solver="magic")
+    # options of other methods forwarded by the CLI are ignored, string numbers accepted
+    a = exact.steady_state(s, t_max=10.0, solver="iterative", tol="1e-12", restart="20")
+    b = exact.steady_state(s, solver="direct")
+    np.testing.assert_allclose(a.correlations, b.correlations, atol=1e-10)
+    ts = exact.evolve(s, [0.0, 1.0], t_max=1.0, dt=0.1)
+    assert ts.sz.shape == (2, 3)
+
+
+def test_warm_start_saves_iterations():
+    s = DipoleSystem.chain(7, 0.1, "magic", W=2.0)
+    cold = exact.steady_state(s.replace(W=2.05), solver="iterative")
+    warm = exact.steady_state(s.replace(W=2.05), solver="iterative",
+                              x0=exact.steady_state(s, solver="iterative").extras["sector_vector"])
+    assert warm.diagnostics["iterations"] < cold.diagnostics["iterations"]
+    np.testing.assert_allclose(warm.correlations, cold.correlations, atol=1e-10)

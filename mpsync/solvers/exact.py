@@ -412,8 +412,19 @@ def _solve_iterative(system, basis, tol, maxiter, restart, x0, progress):
     return vec, op.apply, diag
 
 
+#: options other methods take that are meaningless here (the CLI may forward them)
+_IGNORED = ("t_max", "dt", "workers", "seed")
+
+
+def _reject_unknown(options, where):
+    unknown = sorted(k for k in options if k not in _IGNORED)
+    if unknown:
+        raise InvalidSystemError(f"unknown option(s) {', '.join(unknown)} for method='exact' {where}")
+
+
 def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int | None = None,
-                 restart: int = 40, x0=None, progress: bool = False, hermitize: bool = True):
+                 restart: int = 40, x0=None, progress: bool = False, hermitize: bool = True,
+                 **options):
     """Exact steady state of the master equation in the balanced U(1) sector.
 
     Parameters
@@ -440,6 +451,9 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
         tqdm progress bar of GMRES iterations.
     hermitize : bool
         Return (rho + rho^+)/2 (removes round-off anti-Hermitian parts).
+    **options
+        ``t_max``, ``dt``, ``workers``, ``seed`` are accepted and ignored (they
+        belong to other methods); anything else raises :class:`InvalidSystemError`.
 
     Returns
     -------
@@ -458,12 +472,15 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
     0.5
     """
     t0 = time.perf_counter()
+    _reject_unknown(options, "steady_state")
+    tol, restart = float(tol), int(restart)
+    maxiter = None if maxiter is None else int(maxiter)
     n = system.n
     size = comb(2 * n, n)
     if solver == "auto":
         solver = "direct" if size <= DIRECT_MAX_SECTOR else "iterative"
     if solver not in ("direct", "iterative"):
-        raise ValueError(f"unknown solver {solver!r}; use 'auto', 'direct' or 'iterative'")
+        raise InvalidSystemError(f"unknown solver {solver!r}; use 'auto', 'direct' or 'iterative'")
     nbytes = _check(system, "sector", solver, restart)
     basis = SectorBasis(n)
     extra = {}
@@ -502,7 +519,7 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
 
 
 # ---------------------------------------------------------------------- time evolution
-def evolve(system, times, initial="down", progress: bool = False, space: str = "auto"):
+def evolve(system, times, initial="down", progress: bool = False, space: str = "auto", **options):
     """Exact time evolution from a product state.
 
     Integrates d rho/dt = L rho with :func:`scipy.sparse.linalg.expm_multiply`
@@ -519,12 +536,18 @@ def evolve(system, times, initial="down", progress: bool = False, space: str = "
         tqdm bar over output times.
     space : {"auto", "sector", "full"}
         Force the full space (always valid) or the sector (needs no coherences).
+    **options
+        ``t_max``, ``dt``, ``workers``, ``seed`` are accepted and ignored (the
+        propagation is exact between output times); others raise.
 
     Returns
     -------
     TimeSeries
     """
     t0 = time.perf_counter()
+    _reject_unknown(options, "evolve")
+    if space not in ("auto", "sector", "full"):
+        raise InvalidSystemError(f"space must be 'auto', 'sector' or 'full', got {space!r}")
     times = np.asarray(times, dtype=float)
     if times.ndim != 1 or times.size == 0 or np.any(np.diff(times) < 0) or times[0] < 0:
         raise InvalidSystemError("times must be a non-empty increasing array of values >= 0")
