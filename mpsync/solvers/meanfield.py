@@ -137,8 +137,8 @@ def evolve(system, times, initial="random", seed=None, rtol: float = 1e-8, atol:
     >>> import mpsync, numpy as np
     >>> s = mpsync.DipoleSystem.all_to_all(100, f_eff=20.0, W=10.0)
     >>> ts = mpsync.evolve(s, np.linspace(0, 50, 6), initial="random", method="meanfield", seed=1)
-    >>> round(float(ts.Z[-1]), 2) > 0.3
-    True
+    >>> round(float(ts.Z[-1]), 2)   # Eq. 5 gives 0.2716
+    0.27
     """
     t0 = time.perf_counter()
     _check(system)
@@ -297,8 +297,8 @@ def analytic_steady_state(f_eff, W, gamma: float = 1.0, g_eff: float = 0.0, delt
     Examples
     --------
     >>> sol = analytic_steady_state(f_eff=100.0, W=50.0)
-    >>> round(float(sol.Z), 3)    # close to sqrt(1/8) = 0.354
-    0.346
+    >>> round(float(sol.Z), 3)    # Eq. 5; -> sqrt(1/8) = 0.354 as f_eff grows
+    0.339
     """
     f = np.asarray(f_eff, float)
     W = np.asarray(W, float)
@@ -373,7 +373,7 @@ def phase_diagram(W_grid, f_eff_grid, gamma: float = 1.0, delta_spread: float = 
     Examples
     --------
     >>> Z = phase_diagram(np.linspace(0, 40, 100), np.linspace(1, 40, 100))
-    >>> Z.shape, float(Z.max()) < np.sqrt(1 / 8)
+    >>> Z.shape, bool(Z.max() < np.sqrt(1 / 8))
     ((100, 100), True)
     """
     W = np.asarray(W_grid, float)[None, :]
