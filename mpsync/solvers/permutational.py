@@ -180,16 +180,19 @@ def steady_state(system, progress: bool = False) -> SteadyState:
         if r["emission"] <= 1e-12 * system.gamma and n > 1:
             info["warning"] = "no individual emission and W = 0: dark states make the steady state non-unique"
     else:
-        # fix the unknown in the middle of the spectrum; re-solve if it turned out negligible
+        # fix one unknown to 1: start in the middle of the spectrum and move to the largest
+        # population if that one turned out negligible (or the others overflowed)
         pivot = sector.size // 2
-        for _ in range(2):
-            x, nnz = _solve_balanced(L, pivot)
-            if not np.all(np.isfinite(x)):
-                raise InvalidSystemError("the balanced-sector Liouvillian is singular (non-unique steady state)")
-            big = int(np.argmax(np.abs(x)))
-            if abs(x[pivot]) > 1e-30 * abs(x[big]):
+        for _ in range(3):
+            with np.errstate(over="ignore", invalid="ignore"):
+                x, nnz = _solve_balanced(L, pivot)
+            ax = np.abs(x)
+            big = int(np.argmax(np.where(np.isnan(ax), -1.0, ax)))
+            if np.all(np.isfinite(x)) and ax[pivot] > 1e-30 * ax[big]:
                 break
             pivot = big
+        if not np.all(np.isfinite(x)):
+            raise InvalidSystemError("the balanced-sector Liouvillian is singular (non-unique steady state)")
         info.update(solver="sparse LU", lu_nnz=nnz)
         x = x / x.sum()
     residual = float(np.max(np.abs(L @ x)))
