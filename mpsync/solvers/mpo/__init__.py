@@ -35,7 +35,8 @@ from ...errors import InvalidSystemError
 from ...result import Moments, SteadyState, TimeSeries
 from ...states import product_state
 from .checkpoint import load_checkpoint, save_checkpoint
-from .tdvp import TDVP, antihermitian_norm, residual_norm, trace_normalized, zq2_sum
+from .tdvp import (TDVP, antihermitian_norm, distance, residual_norm, trace_normalized,
+                   transfer_moments, zq2_sum)
 
 __all__ = ["steady_state", "evolve", "check_chain", "build_mpo"]
 
@@ -74,9 +75,14 @@ def _initial_mps(initial, n, like):
 
 def _moments(mps) -> Moments:
     """Moments of the unit-trace, Hermitian part of the state."""
-    from .vectorized import moments
-
-    m = moments(trace_normalized([np.asarray(to_numpy(A)) for A in mps]))
+    mps = trace_normalized([np.asarray(to_numpy(A)) for A in mps])
+    try:
+        from .vectorized import moments
+    except ImportError:  # part A's environment moments not available: transfer vectors
+        sz, C, zz = transfer_moments(mps)
+        m = Moments(sz, C, zz)
+    else:
+        m = moments(mps)
     # moments of (rho + rho^+)/2: real sz and zz, Hermitian C (removes round-off parts)
     C = np.asarray(m.correlations)
     C = 0.5 * (C + C.conj().T)
@@ -107,11 +113,11 @@ def _prepare(system, max_bond, cutoff):
 # ---------------------------------------------------------------------- steady state
 def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float = 1e-6,
                  zq_tol: float = 1e-6, t_max: float = 200.0, dt: float = 0.05,
-                 dt_max: float = 2.0, dt_growth: float = 1.5, mpo_cutoff: float = 1e-10,
+                 dt_max: float = 1.0, dt_growth: float = 1.5, mpo_cutoff: float = 1e-10,
                  initial="down", checkpoint=None, checkpoint_every: int = 5, resume=None,
                  progress: bool = False, like: str = "numpy", refine: bool = False,
-                 krylov_tol: float = 1e-10, krylov_dim: int = 30, stall_steps: int | None = 20,
-                 max_steps: int | None = None):
+                 krylov_tol: float = 1e-8, krylov_dim: int = 30, stall_steps: int | None = 20,
+                 max_steps: int | None = None, integrator: str = "auto", t_grow: float = 1.0):
     r"""Steady state ``L rho = 0`` of a dipole chain by TDVP time evolution of the vectorised MPS.
 
     From the product state ``initial``, ``d|rho>>/dt = L|rho>>`` is integrated
@@ -124,9 +130,12 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
     * ``||L rho||_2 / ||rho||_2 < tol`` (relative residual, units of Gamma) **and**
       ``|Delta ZQ| / Delta t < zq_tol`` (converged); or
     * ``t >= t_max`` or ``max_steps`` steps; or
-    * at ``dt_max`` the residual has not improved by 10 % for ``stall_steps`` steps:
-      the truncation floor of ``max_bond`` / ``cutoff`` is reached (not converged;
-      raise ``max_bond`` to go lower).
+    * in the one-site phase, the residual changed by less than 0.1 % in a step and
+      ``|Delta ZQ| / Delta t < zq_tol``: the state is stationary on the manifold of
+      its bond dimensions but the residual is above ``tol`` (``stop_reason``
+      "stationary", not converged: the truncation floor; raise ``max_bond``); or
+    * at ``dt_max`` the residual has not improved by 10 % for ``stall_steps`` steps
+      ("stalled", not converged).
 
     Parameters
     ----------
@@ -167,6 +176,14 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
         See the stopping rule; None disables the stall test.
     max_steps : int, optional
         Stop after this many steps in total (counting resumed ones).
+    integrator : {"auto", "2site", "1site"}
+        ``"auto"``: two-site TDVP while the bonds grow, then (from ``t >= t_grow``,
+        once the largest bond reached ``max_bond`` or the bonds stayed the same
+        for two steps) one-site TDVP, whose fixed point has no truncation noise.
+        ``"1site"`` from the start keeps the initial bond dimensions (use with
+        ``resume``).
+    t_grow : float
+        Earliest switch to one-site steps (1/Gamma).
 
     Returns
     -------
@@ -190,7 +207,11 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
     n = system.n
     W, mpo_dims = build_mpo(system, mpo_cutoff, like)
     ctrl = {"t": 0.0, "dt": float(dt), "step": 0, "zq_prev": None, "best_res": math.inf,
-            "since_best": 0, "truncation": 0.0, "matvecs": 0, "history": [], "res_prev": None}
+            "since_best": 0, "truncation": 0.0, "matvecs": 0, "history": [], "res_prev": None,
+            "mode": "1site" if integrator == "1site" else "2site", "same_bonds": 0,
+            "bonds_prev": None, "switch_time": None}
+    if integrator not in ("auto", "2site", "1site"):
+        raise InvalidSystemError(f"integrator must be 'auto', '2site' or '1site', got {integrator!r}")
     if resume is not None:
         mps0, saved = load_checkpoint(resume, system)
         ctrl.update(saved)
@@ -217,6 +238,7 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
     res = ctrl.get("res_prev")
     dzq = math.inf
     zq = math.nan
+    change = math.inf
     try:
         while True:
             if ctrl["t"] >= t_max - 1e-12:
@@ -228,7 +250,10 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
             cap = min(float(dt_max), ctrl.get("dt_cap") or math.inf)
             h = min(ctrl["dt"], cap, t_max - ctrl["t"])
             saved_mps = list(eng.mps)  # tensors are never modified in place
-            eng.step(h)
+            if ctrl["mode"] == "1site":
+                eng.step1(h)
+            else:
+                eng.step(h)
             res = residual_norm(W, eng.mps)
             if (ctrl["res_prev"] is not None and res > 10 * ctrl["res_prev"] and h > dt
                     and ctrl["res_prev"] < 1e-2):
@@ -244,12 +269,24 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
             ctrl["t"] += h
             ctrl["step"] += 1
             zq2, zq, _ = _zq(eng.mps, n)
+            change = distance(trace_normalized(eng.mps), trace_normalized(saved_mps)) / h
             dzq = abs(zq - ctrl["zq_prev"]) / h if ctrl["zq_prev"] is not None else math.inf
             ctrl["zq_prev"] = zq
-            ctrl["history"].append([ctrl["t"], h, res, zq2, max(eng.bond_dims or [1])])
+            ctrl["history"].append([ctrl["t"], h, res, zq2, max(eng.bond_dims or [1]),
+                                    ctrl["mode"], change])
+            # integrator: two-site steps let the bonds grow; once they stop growing
+            # (saturated at max_bond or set by cutoff) one-site steps converge to the
+            # variational fixed point without truncation noise
+            bonds = list(eng.bond_dims)
+            if ctrl["mode"] == "2site" and integrator == "auto":
+                ctrl["same_bonds"] = ctrl["same_bonds"] + 1 if bonds == ctrl["bonds_prev"] else 0
+                if ctrl["t"] >= t_grow and (ctrl["same_bonds"] >= 2 or max(bonds) >= (max_bond or np.inf)):
+                    ctrl["mode"] = "1site"
+                    ctrl["switch_time"] = ctrl["t"]
+            ctrl["bonds_prev"] = bonds
             # step controller: geometric growth up to the ceiling
             ctrl["dt"] = min(max(h, ctrl["dt"]) * dt_growth, cap)
-            ctrl["res_prev"] = res
+            prev_res, ctrl["res_prev"] = ctrl["res_prev"], res
             if res < 0.9 * ctrl["best_res"]:
                 ctrl["best_res"], ctrl["since_best"] = res, 0
             elif h >= cap - 1e-12:
@@ -262,6 +299,12 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
                 save()
             if res < tol and dzq < zq_tol:
                 reason = "converged"
+                break
+            res_flat = prev_res is not None and abs(res - prev_res) <= 1e-3 * res
+            if ctrl["mode"] == "1site" and res_flat and dzq < zq_tol:
+                # a fixed point of the one-site flow: the best state of this bond
+                # dimension; the residual above tol is the truncation floor
+                reason = "stationary"
                 break
             if stall_steps is not None and ctrl["since_best"] >= stall_steps:
                 reason = "stalled"
@@ -295,6 +338,7 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
         "seconds": time.perf_counter() - t_start,
         "residual": float(res),
         "dZQ_dt": float(dzq),
+        "state_change_rate": float(change),
         "tol": tol,
         "zq_tol": zq_tol,
         "converged": reason.startswith("converged"),
@@ -312,6 +356,8 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
         "matvecs": int(eng.matvecs),
         "history": ctrl["history"],
         "backend": str(like),
+        "integrator": ctrl["mode"],
+        "switch_time": ctrl["switch_time"],
     }
     if refine_info is not None:
         diagnostics["refine"] = refine_info

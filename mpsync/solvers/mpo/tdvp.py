@@ -62,6 +62,9 @@ __all__ = [
     "residual_norm",
     "hermitian_conjugate",
     "refine_sweeps",
+    "overlap",
+    "distance",
+    "transfer_moments",
 ]
 
 # Tr(rho o) = sum_s v_o[s] psi[s] with v_o[2 i + j] = o[j, i]
@@ -192,6 +195,12 @@ def _apply1(LE, W, RE, C):
     T = do("tensordot", LE, C, axes=([2], [0]))                # (x, w, t, Y)
     T = do("tensordot", T, W, axes=([1, 2], [0, 3]))           # (x, Y, v, s)
     return do("tensordot", T, RE, axes=([2, 1], [1, 2]))       # (x, s, X)
+
+
+def _apply0(LE, RE, R):
+    """Zero-site (bond) effective generator applied to ``R`` (y, Y)."""
+    T = do("tensordot", LE, R, axes=([2], [0]))                # (x, w, Y)
+    return do("tensordot", T, RE, axes=([1, 2], [1, 2]))       # (x, X)
 
 
 def _ones_env(like):
@@ -362,6 +371,49 @@ class TDVP:
         self.truncation += disc
         return disc
 
+    def step1(self, dt: float) -> None:
+        """Advance by ``dt`` with one-site TDVP (bond dimensions fixed, no truncation).
+
+        The symmetric splitting: left to right, ``A(i) <- exp(+dt/2 L1_eff(i)) A(i)``,
+        QR ``A(i) = Q R``, ``R <- exp(-dt/2 L0_eff(i)) R`` (backward bond step),
+        ``A(i+1) <- R A(i+1)``; then the mirror image right to left. Its fixed
+        points satisfy ``P1 L |rho>> = 0`` on the manifold of the current bond
+        dimensions, so, unlike the two-site step, it settles without truncation
+        noise once the bond dimension has saturated.
+        """
+        A, W, LE, RE, n = self.mps, self.W, self.LE, self.RE, self.n
+        h = 0.5 * dt
+        if n == 1:
+            self.step(dt)
+            return
+        for i in range(n):
+            op1 = lambda x, j=i: _apply1(LE[j], W[j], RE[j], x)  # noqa: E731
+            C = self._exp(op1, A[i], h)
+            if i == n - 1:
+                A[i] = C / _fnorm(C)
+                break
+            Dl, d, Dr = C.shape
+            Q, R = do("linalg.qr", do("reshape", C, (Dl * d, Dr)))
+            A[i] = do("reshape", Q, (Dl, d, Q.shape[1]))
+            LE[i + 1] = _update_left(LE[i], A[i], W[i])
+            op0 = lambda x, j=i: _apply0(LE[j + 1], RE[j], x)  # noqa: E731
+            R = self._exp(op0, R, -h)
+            A[i + 1] = do("tensordot", R / _fnorm(R), A[i + 1], axes=([1], [0]))
+        for i in range(n - 1, -1, -1):
+            op1 = lambda x, j=i: _apply1(LE[j], W[j], RE[j], x)  # noqa: E731
+            C = self._exp(op1, A[i], h)
+            if i == 0:
+                A[i] = C / _fnorm(C)
+                break
+            Dl, d, Dr = C.shape
+            Q, R = do("linalg.qr", do("transpose", do("reshape", C, (Dl, d * Dr))))
+            A[i] = do("reshape", do("transpose", Q), (Q.shape[1], d, Dr))
+            RE[i - 1] = _update_right(RE[i], A[i], W[i])
+            R = do("transpose", R)                                  # (Dl, k)
+            op0 = lambda x, j=i: _apply0(LE[j], RE[j - 1], x)  # noqa: E731
+            R = self._exp(op0, R, -h)
+            A[i - 1] = do("tensordot", A[i - 1], R / _fnorm(R), axes=([2], [0]))
+
 
 # ---------------------------------------------------------------------- measurements
 def _transfer(v, A):
@@ -398,6 +450,25 @@ def norm(mps) -> float:
             T = do("tensordot", E, A, axes=([1], [0]))
             E = do("tensordot", do("conj", A), T, axes=([0, 1], [0, 1]))
     return math.sqrt(abs(complex(to_numpy(E).reshape(())).real))
+
+
+def overlap(bra, ket) -> complex:
+    """``<<bra|ket>>`` (Euclidean inner product, bra conjugated), O(N chi^3)."""
+    E = None
+    for A, B in zip(bra, ket):
+        if E is None:
+            E = do("tensordot", do("conj", A), B, axes=([0, 1], [0, 1]))
+        else:
+            T = do("tensordot", E, B, axes=([1], [0]))
+            E = do("tensordot", do("conj", A), T, axes=([0, 1], [0, 1]))
+    return complex(to_numpy(E).reshape(()))
+
+
+def distance(a, b) -> float:
+    """``||a - b||_2 / ||b||_2`` of two vectorised states (as given, no normalisation)."""
+    na, nb = norm(a) ** 2, norm(b) ** 2
+    d2 = na + nb - 2 * overlap(a, b).real
+    return math.sqrt(max(d2, 0.0) / nb)
 
 
 def hermitian_conjugate(mps):
@@ -442,6 +513,42 @@ def zq2_sum(mps) -> tuple:
         )
     val = lambda x: complex(to_numpy(x).reshape(()))  # noqa: E731
     return val(epm), val(ez), val(e0)
+
+
+def transfer_moments(mps):
+    """One- and two-point moments of a vectorised MPS by transfer vectors, O(N^2 chi^2).
+
+    Returns ``(sz, C, zz)`` with ``C[a, b] = Tr(rho s+_a s-_b)`` (diagonal
+    ``(1 + sz_a)/2``) and ``zz[a, b] = Tr(rho sz_a sz_b)``, normalised by ``Tr rho``.
+    A left vector carries the operator at site a and is pushed through the
+    identity transfer matrices towards b; each (a, b) then costs one
+    vector-matrix product. Numpy outputs, any backend inputs. This is the solver's
+    own measurement (used for cross-checks); the shared observables come from
+    :func:`mpsync.solvers.mpo.vectorized.moments` when available.
+    """
+    n = len(mps)
+    T = {k: [to_numpy(_transfer(v, A)) for A in mps]
+         for k, v in (("I", _V_ID), ("p", _V_SP), ("m", _V_SM), ("z", _V_SZ))}
+    left = [np.ones((1,), dtype=complex)]
+    for a in range(n):
+        left.append(left[-1] @ T["I"][a])
+    right = [None] * (n + 1)
+    right[n] = np.ones((1,), dtype=complex)
+    for a in range(n - 1, -1, -1):
+        right[a] = T["I"][a] @ right[a + 1]
+    tr = complex(left[n][0])
+    sz = np.array([(left[a] @ T["z"][a] @ right[a + 1]) / tr for a in range(n)])
+    C = np.zeros((n, n), dtype=complex)
+    zz = np.eye(n, dtype=complex)
+    for a in range(n):
+        vp, vm, vz = (left[a] @ T[k][a] for k in ("p", "m", "z"))
+        for b in range(a + 1, n):
+            C[a, b] = (vp @ T["m"][b] @ right[b + 1]) / tr
+            C[b, a] = (vm @ T["p"][b] @ right[b + 1]) / tr
+            zz[a, b] = zz[b, a] = (vz @ T["z"][b] @ right[b + 1]) / tr
+            vp, vm, vz = vp @ T["I"][b], vm @ T["I"][b], vz @ T["I"][b]
+    C[np.diag_indices(n)] = (1 + sz) / 2
+    return sz.real, C, zz.real
 
 
 def residual_norm(mpo, mps) -> float:
