@@ -164,10 +164,12 @@ def test_steady_state_is_a_density_matrix():
     np.testing.assert_allclose(m.sm, 0, atol=1e-14)
 
 
-def test_iterative_equals_direct_dipolar_chain():
+@pytest.mark.parametrize("preconditioner", ["gauss-seidel", "jacobi"])
+def test_iterative_equals_direct_dipolar_chain(preconditioner):
     s = DipoleSystem.chain(6, 0.15, 0.3, W=1.5, delta=np.linspace(-0.5, 0.5, 6))
     a = exact.steady_state(s, solver="direct")
-    b = exact.steady_state(s, solver="iterative")
+    b = exact.steady_state(s, solver="iterative", preconditioner=preconditioner)
+    assert b.diagnostics["preconditioner"] == preconditioner
     np.testing.assert_allclose(a.correlations, b.correlations, atol=1e-10)
     np.testing.assert_allclose(a.zz, b.zz, atol=1e-10)
 
