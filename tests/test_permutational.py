@@ -288,3 +288,31 @@ def test_registry_entry_needs_no_options():
     assert d["method"] == "permutational" and d["N"] == 70 and d["diagnostics"]["basis_size"] == 36 ** 2
     ts = mpsync.evolve(DipoleSystem.all_to_all(10, 5.0, 2.0), [0, 1, 2], initial="up", method="permutational")
     assert ts.sz.shape == (3, 10) and abs(ts.sz[0, 0] - 1) < 1e-14
+
+
+def test_piqs_rate_mapping_at_small_n():
+    # collective_emission = f_eff/N, emission = Gamma - f_eff/N, pumping = W reproduces
+    # the full master equation: the mapping used at N = 70 above
+    system = DipoleSystem.all_to_all(5, 3.0, 2.0)
+    rho, ops = _reference_steady(system)
+    sz, C, _ = _moments_from_rho(rho, ops)
+    pim_sz, pim_C = _pim_moments(5, 3.0, 2.0)
+    assert abs(pim_sz - sz[0]) < 1e-8 and abs(pim_C - C[0, 1].real) < 1e-8
+
+
+def test_long_time_evolution_reaches_the_steady_state():
+    system = DipoleSystem.all_to_all(30, 8.0, 4.0, g_eff=1.0, delta=0.5)
+    ts = P.evolve(system, [0.0, 40.0], initial="x")
+    ss = P.steady_state(system)
+    assert abs(ts.sz[-1, 0] - ss.sz[0]) < 1e-8
+    assert abs(ts.correlations[-1, 0, 1] - ss.correlations[0, 1]) < 1e-8
+    assert abs(ts.moments.sm[-1, 0]) < 1e-8  # the coherence of the initial state decays
+    assert abs(ts.sm[0, 0] - 0.5) < 1e-12  # <s-> = 1/2 along +x
+
+
+def test_memory_check_before_allocation(monkeypatch):
+    from mpsync.errors import TooLargeError
+
+    monkeypatch.setenv("MPSYNC_MAX_MEMORY", "1M")
+    with pytest.raises(TooLargeError, match="permutational"):
+        P.steady_state(DipoleSystem.all_to_all(400, 80.0, 40.0))
