@@ -105,7 +105,7 @@ def nnz_estimate_full(n: int) -> int:
 
 
 def assemble(system, ket, bra, index, parts=("local", "ket", "bra", "cross"), local_jumps=True,
-             shape=None, dtype=complex):
+             shape=None, dtype=complex, diagonal=True):
     """Sparse generator on the basis operators ``|ket[c]><bra[c]|`` (column c).
 
     Parameters
@@ -119,9 +119,14 @@ def assemble(system, ket, bra, index, parts=("local", "ket", "bra", "cross"), lo
         Which terms to include: ``"local"`` (:func:`mpsync.channels.local_generator`
         per site), ``"ket"``, ``"bra"``, ``"cross"`` (the pair channels of
         :func:`mpsync.channels.pair_channel_coefficients`).
-    local_jumps : bool
+    local_jumps : bool or {"lower", "raise"}
         With ``"local"``, include its off-diagonal entries (the jumps of decay and
-        pump); ``False`` keeps only its diagonal.
+        pump); ``False`` keeps only its diagonal; ``"lower"`` only decay,
+        ``"raise"`` only the pump.
+    diagonal : bool
+        Include the diagonal (the local terms that keep ket and bra); ``False``
+        when ``index`` maps into another space than the columns (one block of
+        the sector to another).
 
     Returns
     -------
@@ -152,7 +157,7 @@ def assemble(system, ket, bra, index, parts=("local", "ket", "bra", "cross"), lo
                 mask = s == sc
                 if sp == sc:
                     diag[mask] += coef
-                elif local_jumps:
+                elif local_jumps is True or local_jumps == ("raise" if sp > sc else "lower"):
                     ik, jk = divmod(int(sp), 2)
                     nk = (ket & ~mb) | (mb * ik)
                     nb = (bra & ~mb) | (mb * jk)
@@ -175,9 +180,12 @@ def assemble(system, ket, bra, index, parts=("local", "ket", "bra", "cross"), lo
             # cross: s-_b rho s+_a needs i_b = 1, j_a = 1
             if "cross" in parts and cc[a, b] != 0:
                 add((ib == 1) & (ja == 1), ket ^ bb, bra ^ ba, cc[a, b])
-    rows.append(index(ket, bra))
-    cols.append(cols_all)
-    vals.append(diag)
+    if diagonal:
+        rows.append(index(ket, bra))
+        cols.append(cols_all)
+        vals.append(diag)
+    if not vals:
+        return sparse.csr_matrix(shape or (dim, dim), dtype=dtype)
     shape = shape or (dim, dim)
     # 32-bit indices while they fit: a third less memory for the largest matrices
     itype = np.int32 if max(shape) < 2 ** 31 - 1 else np.int64

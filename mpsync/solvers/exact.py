@@ -92,9 +92,12 @@ def estimate_memory(n: int, kind: str = "sector", solver: str = "iterative", res
         # LU fill-in measured on dipolar chains: 6.1e5, 9.5e6, 1.4e8 nonzeros at N = 6, 7, 8
         lu_nnz = 6.1e5 * (size / 924.0) ** 2.05
         return 2.5 * entry * nnz_estimate_sector(n) + (_COMPLEX + _INDEX) * 1.5 * lu_nnz
+    # jumps are stored as CSR (complex + int32) and assembled one block at a time
     jumps = sum(comb(n, k) ** 2 * (k * k + (n - k)) for k in range(n + 1))
+    largest = max(comb(n, k) ** 2 * k * k for k in range(n + 1))
     dense_blocks = sum(comb(n, k) ** 2 for k in range(n + 1))
-    return 2.5 * entry * jumps + (restart + 12) * _COMPLEX * size + 8 * _COMPLEX * dense_blocks
+    return (20 * jumps + 3 * entry * largest + (restart + 12) * _COMPLEX * size
+            + 8 * _COMPLEX * dense_blocks)
 
 
 def _check(system, kind="sector", solver="iterative", restart=40):
@@ -171,19 +174,28 @@ class SectorOperator:
         self.system = system
         n = system.n
         self.basis = basis = basis or SectorBasis(n)
-        ket, bra = basis.ket_bra()
-        jumps = assemble(system, ket, bra, basis.index, parts=("local", "cross"))
-        jumps.setdiag(0)  # the local diagonal belongs to D
-        jumps.eliminate_zeros()
-        self.nnz_jumps = int(jumps.nnz)
-        # split into blocks: lower[k] maps X_{k+1} -> k (decay, cross), raise_[k] maps X_{k-1} -> k
-        off = basis.offsets
+        # jumps assembled block by block (peak memory of one block): lower[k] maps
+        # X_{k+1} -> k (decay, cross channels), raise_[k] maps X_{k-1} -> k (pump)
         self.lower, self.raise_ = [], []
         for k in range(n + 1):
-            rows = jumps[off[k]:off[k + 1]]
-            self.lower.append(rows[:, off[k + 1]:off[k + 2]].tocsr() if k < n else None)
-            self.raise_.append(rows[:, off[k - 1]:off[k]].tocsr() if k > 0 else None)
-        del jumps
+            def index_k(kt, br, k=k):
+                return basis.rank[kt] * basis.m[k] + basis.rank[br]
+            rows = int(basis.m[k]) ** 2
+            if k < n:
+                kt, br = self._block_ket_bra(k + 1)
+                self.lower.append(assemble(system, kt, br, index_k, parts=("local", "cross"),
+                                           local_jumps="lower", diagonal=False,
+                                           shape=(rows, len(kt))))
+            else:
+                self.lower.append(None)
+            if k > 0:
+                kt, br = self._block_ket_bra(k - 1)
+                self.raise_.append(assemble(system, kt, br, index_k, parts=("local",),
+                                            local_jumps="raise", diagonal=False,
+                                            shape=(rows, len(kt))))
+            else:
+                self.raise_.append(None)
+        self.nnz_jumps = sum(int(m.nnz) for m in self.lower + self.raise_ if m is not None)
         self.K = [self._ket_generator(k) for k in range(n + 1)]
         # D^{-1} per block, cheapest stable form first: a normal K_k (e.g. g = 0 and
         # uniform delta, with degenerate eigenvalues) has a diagonal Schur form with
@@ -205,6 +217,10 @@ class SectorOperator:
                 self.factors.append(("eig", V, np.linalg.inv(V), lam[:, None] + lam.conj()[None, :]))
             else:
                 self.factors.append(("schur", Q, T, None))
+
+    def _block_ket_bra(self, k):
+        c = self.basis.configs[k]
+        return np.repeat(c, len(c)), np.tile(c, len(c))
 
     def _ket_generator(self, k):
         s = self.system
