@@ -191,9 +191,13 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
         ``diagnostics``: ``seconds``, ``residual`` (relative), ``dZQ_dt``,
         ``converged``, ``stop_reason``, ``time`` (evolved), ``steps``, ``dt``,
         ``bond_dims`` (MPS), ``max_bond_reached``, ``mpo_bond_dims``,
-        ``truncation`` (summed discarded weight), ``antihermitian`` (relative),
-        ``trace_deviation``, ``matvecs``, ``history`` (t, residual, ZQ per step);
-        ``extras["mps"]``: the unit-trace MPS tensors.
+        ``truncation`` (summed discarded weight), ``antihermitian``
+        (``||rho - rho^+|| / (2 ||rho||)``, monitored, not enforced: the moments
+        are those of the Hermitian part), ``state_change_rate``
+        (``||Delta rho|| / (||rho|| Delta t)`` of the last step), ``integrator``
+        and ``switch_time`` (two-site -> one-site), ``rejected_steps``,
+        ``matvecs``, ``history`` (per step: t, dt, residual, ZQ2, largest bond,
+        integrator, state change); ``extras["mps"]``: the unit-trace MPS tensors.
 
     Examples
     --------
