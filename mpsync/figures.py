@@ -631,3 +631,20 @@ def run_figure(name, quick: bool = False, out_dir=None, progress: bool = True) -
         print(f"  wrote {p}")
     print(f"  ({seconds:.1f} s)")
     return {"paths": paths, "checks": checks, "seconds": seconds}
+
+
+def main(name, argv=None) -> int:
+    """Command line of the ``validation/figNAME.py`` scripts: ``[--quick] [--out DIR]``."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=f"Reproduce Fig. {name} of the seed paper.")
+    p.add_argument("--quick", action="store_true", help="small sizes (<= 2 min on 2 cores)")
+    p.add_argument("--out", default=None, help=f"output folder (default {DEFAULT_OUT})")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        info = run_figure(name, quick=args.quick, out_dir=args.out, progress=not args.no_progress)
+    except MpsyncError as exc:
+        print(f"error: {exc}")
+        return 2
+    return 0 if all(ok for _, ok, _ in info["checks"]) else 1

@@ -1,0 +1,126 @@
+"""Tests of the figure registry, the cross-solver agreement table and the demo."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mpsync import demo, figures, validate
+from mpsync.errors import MpsyncError
+from mpsync.figures import FIGURES, run_figure
+
+PAPER = ["2a", "2b", "2c", "2d", "2e", "3a", "3b", "4", "S1", "S2", "S3"]
+
+
+def test_registry_names_and_wrappers():
+    assert list(FIGURES) == PAPER
+    root = Path(__file__).resolve().parents[1] / "validation"
+    for name in PAPER:
+        script = root / f"fig{name}.py"
+        assert script.exists() and f'main("{name}")' in script.read_text()
+    with pytest.raises(MpsyncError, match="unknown figure"):
+        run_figure("9z", quick=True)
+
+
+def _all_checks_pass(info):
+    failed = [c for c in info["checks"] if not c[1]]
+    assert not failed, failed
+    for p in info["paths"]:
+        assert Path(p).exists(), p
+
+
+@pytest.mark.parametrize("name", ["2a", "2e", "S3"])
+def test_cheap_figures_quick(tmp_path, name):
+    # 2a: mean-field ODE sweep vs supplement Eq. 5 and the threshold/optimum statements;
+    # 2e: discord/mutual information ordering and peak; S3: magic-angle chain (exact)
+    # vs the all-to-all ensemble (permutational) with the same f_eff.
+    info = run_figure(name, quick=True, out_dir=tmp_path, progress=False)
+    assert info["checks"], "every figure checks something"
+    _all_checks_pass(info)
+    assert any(p.endswith(".png") for p in info["paths"])
+
+
+def test_figure_data_come_from_the_sweep_cache(tmp_path):
+    run_figure("2e", quick=True, out_dir=tmp_path, progress=False)
+    from mpsync.sweep import load_dataset
+
+    ds = load_dataset(tmp_path / "fig2e.nc")
+    assert ds.attrs["points_computed"] == ds.W.size
+    run_figure("2e", quick=True, out_dir=tmp_path, progress=False)
+    ds = load_dataset(tmp_path / "fig2e.nc")
+    assert ds.attrs["points_cached"] == ds.W.size and ds.attrs["points_computed"] == 0
+
+
+def test_missing_solver_fails_clearly(tmp_path, monkeypatch):
+    real = demo.available
+    monkeypatch.setattr(demo, "available", lambda m: False if m == "cumulant" else real(m))
+    for name in ("3a", "3b", "S2"):
+        with pytest.raises(MpsyncError, match="needs method='cumulant', not available yet"):
+            run_figure(name, quick=True, out_dir=tmp_path, progress=False)
+    assert not list(tmp_path.glob("*.png")), "no data or figure when the solver is missing"
+
+
+def _small_pairs(tol_cumulant=0.05):
+    from mpsync.model import DipoleSystem
+
+    case = [("all-to-all N=4", lambda: DipoleSystem.all_to_all(4, 4.0, 2.0))]
+    return [validate.Pair("exact", "permutational", case, tol=1e-8),
+            validate.Pair("exact", "cumulant", [("all-to-all N=5 W=3", lambda: DipoleSystem.all_to_all(5, 5.0, 3.0))],
+                          tol=tol_cumulant),
+            validate.Pair("meanfield", "meanfield-analytic",
+                          [("all-to-all N=10", lambda: DipoleSystem.all_to_all(10, 8.0, 4.0))], tol=1e-5)]
+
+
+def test_validation_table_passes_and_fails(tmp_path):
+    out = tmp_path / "agreement.md"
+    assert validate.run_validation(quick=True, out=out, progress=False, pairs=_small_pairs())
+    text = out.read_text()
+    assert text.count("| pass |") == 3 and "0 failed" in text
+    # an impossible tolerance must fail the run (the approximate cumulant is not exact)
+    assert not validate.run_validation(quick=True, out=out, progress=False, pairs=_small_pairs(1e-12))
+    assert "| FAIL |" in out.read_text()
+
+
+def test_validation_reports_missing_solver_as_skipped(tmp_path, monkeypatch):
+    real = demo.available
+    monkeypatch.setattr(demo, "available", lambda m: False if m == "permutational" else real(m))
+    out = tmp_path / "agreement.md"
+    ok = validate.run_validation(quick=True, out=out, progress=False, pairs=_small_pairs()[:1])
+    text = out.read_text()
+    assert ok and "skipped (not available: permutational)" in text and "| pass |" not in text
+
+
+def test_stochastic_comparison_in_standard_errors():
+    # A fake stochastic result 1e-3 away with standard error 1e-3 is 1 sigma off.
+    from mpsync.model import DipoleSystem
+    from mpsync.result import Moments, SteadyState
+
+    s = DipoleSystem.all_to_all(3, 2.0, 1.0)
+    m = Moments(np.zeros(3), 0.1 * np.ones((3, 3)), np.ones((3, 3)))
+    det = SteadyState(s, m, "x")
+    m2 = Moments(np.full(3, 1e-3), 0.1 * np.ones((3, 3)), np.ones((3, 3)))
+    sto = SteadyState(s, m2, "y", errors={"sz": np.full(3, 1e-3), "correlations": np.full((3, 3), 1e-3),
+                                          "ZQ2": 1e-3})
+    r = validate._stochastic_ratio(det, sto, floor=0.0)
+    assert abs(r["sz"] - 1.0) < 1e-12 and r["C"] == 0.0
+
+
+def test_demo_quick(tmp_path):
+    info = demo.run(out_dir=tmp_path, quick=True, progress=False)
+    assert Path(info["png"]).exists() and Path(info["csv"]).exists()
+    assert all(ok for _, ok, _ in info["checks"])
+    # the all-to-all ensemble with the chain's f_eff: the two Z_Q curves are close (Fig. S3)
+    za, zc = info["ZQ_all_to_all"], info["ZQ_chain"]
+    assert np.max(np.abs(za - zc)) < 0.05 and np.max(za) > 0.2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["2b", "2c", "2d", "3a", "3b", "4", "S1", "S2"])
+def test_other_figures_quick(tmp_path, name):
+    info = run_figure(name, quick=True, out_dir=tmp_path, progress=False)
+    _all_checks_pass(info)
+
+
+@pytest.mark.slow
+def test_validate_quick_all_pairs(tmp_path):
+    assert validate.run_validation(quick=True, out=tmp_path / "agreement.md", progress=False)
