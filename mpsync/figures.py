@@ -132,7 +132,8 @@ def fig2a(quick, out_dir, progress):
     ax.set_ylabel(r"$f_{eff}/\Gamma$")
     ax.set_title("Fig. 2(a) mean field", fontsize=9)
     # insets: Bloch-vector tips after evolving from random phases, unsynchronized and synchronized
-    for k, (W, pos) in enumerate(((2.0, [0.58, 0.16, 0.16, 0.16]), (15.0, [0.58, 0.62, 0.16, 0.16]))):
+    # (f_eff = 30: W = 0.8 is below threshold, the coherences decay; W = 15 phase-locks)
+    for k, (W, pos) in enumerate(((0.8, [0.58, 0.16, 0.16, 0.16]), (15.0, [0.58, 0.62, 0.16, 0.16]))):
         from .model import DipoleSystem
 
         s = DipoleSystem.all_to_all(n, 30.0, W)
@@ -141,11 +142,12 @@ def fig2a(quick, out_dir, progress):
         iax = fig.add_axes(pos)
         iax.plot(np.real(sm), -np.imag(sm), "r.", ms=3)
         iax.add_patch(plt.Circle((0, 0), 0.5, fill=False, lw=0.5))
+        iax.set_aspect("equal")
         iax.set_xlim(-0.55, 0.55)
         iax.set_ylim(-0.55, 0.55)
         iax.set_xticks([])
         iax.set_yticks([])
-        iax.set_title(f"W={W:g}", fontsize=6)
+        iax.set_title(f"W={W:g}, f_eff=30", fontsize=6)
     png = Path(out_dir) / "fig2a.png"
     fig.savefig(png, dpi=130)  # no tight_layout: the insets are placed by hand
     plt.close(fig)
@@ -337,12 +339,16 @@ def fig3a(quick, out_dir, progress):
             checks.append(_check(f"D={D}: every cumulant point converged", False,
                                  f"{ds.attrs['points_failed']} failed"))
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2))
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.4), constrained_layout=True)
     for ax, (D, (d, cl)) in zip(axes, panels.items()):
         m = ax.pcolormesh(d, alphas, cl, shading="auto", vmin=0, vmax=ZQ_MAX, cmap="viridis")
         if cl.max() > 0.14 > cl.min():
             ax.contour(d, alphas, cl, levels=[0.14], colors="m")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("cluster size d")
         ax.set_ylabel(r"$\alpha$")
         ax.set_title(f"Fig. 3(a) D = {D}", fontsize=9)
