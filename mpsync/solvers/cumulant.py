@@ -425,8 +425,9 @@ def _integrate_u1(cp, packer, x0, t_span, h):
     return x, 4 * steps
 
 
-def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log):
+def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log, report=None):
     """Newton-GMRES; J v from the exact linearisation (one matrix product)."""
+    t_start = time.perf_counter()
     fx = F(x)
     res = np.max(np.abs(fx))
     nfev = 1
@@ -434,7 +435,9 @@ def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log):
     for it in range(maxiter):
         if res <= tol:
             break
-        eta = min(1e-2, max(1e-10, res))
+        # forcing: loose far away; near the root no tighter than needed to reach tol
+        # in one (quadratically convergent) step
+        eta = min(1e-2, max(res, 0.1 * tol / res, 1e-10))
         lin = LinearisedU1(cp, *packer.unpack(x), single=eta > 1e-5)
 
         def jv(v):
@@ -463,11 +466,14 @@ def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log):
             lam *= 0.5
         x, fx, res = xn, fn, rn
         log.append(float(res))
+        if report is not None:
+            report(f"Newton {it + 1}: residual {res:.3e}, GMRES {count[0]}, step {lam:g}, "
+                   f"{time.perf_counter() - t_start:.1f} s")
     return x, res, nfev, nkrylov
 
 
 def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | None = None,
-                 krylov: int = 30, max_restarts: int = 6, floor: float = 0.05,
+                 krylov: int = 15, max_restarts: int = 6, floor: float = 0.05,
                  check_stability: bool = True, stability_threshold: float = 0.05,
                  symmetric="auto",
                  x0=None, progress: bool = False):
@@ -503,7 +509,8 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | N
     x0 : SteadyState, optional
         A previous solution to start from (e.g. in a sweep over W).
     progress : bool
-        Print nothing; reserved for a tqdm bar (the solve is a few Newton steps).
+        Report each stage (seed, Newton steps with residual and GMRES count,
+        stability check) through ``tqdm.write``.
 
     Returns
     -------
@@ -541,6 +548,10 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | N
                  "method='meanfield'")
     packer = _Packer(n, cp.real)
     F = _residual_fn(cp, packer)
+    report = None
+    if progress:
+        from tqdm.auto import tqdm
+        report = tqdm.write
     pre = _Preconditioner(cp, packer, floor=floor)
     M = spla.LinearOperator((packer.size, packer.size), matvec=pre, dtype=float)
     M.pre = pre
@@ -567,14 +578,19 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | N
             x, nf = _integrate_u1(cp, packer, x, t_span, h)
             nfev_total += nf
             t_done += t_span
+            if report:
+                report(f"seed: RK4 to t = {t_done:.3g} ({nf} evaluations), {time.perf_counter() - t0:.1f} s")
         pre.set_sz(x[:n])
-        xr, res, nf, nk = _newton(cp, packer, F, x.copy(), M, tol, maxiter, krylov, log)
+        xr, res, nf, nk = _newton(cp, packer, F, x.copy(), M, tol, maxiter, krylov, log, report)
         nkrylov += nk
         nfev_total += nf
         sz, C, zz = packer.unpack(xr)
         ok = res <= max(tol * 1e3, 1e-8) and _is_physical(sz, C, zz)
         if ok and check_stability:
             ok, rate = _is_stable(cp, sz, stability_threshold)
+            if report:
+                report(f"stability: max Re a / Q = {rate / cp.Q:.3g} -> {'accept' if ok else 'reject'}, "
+                       f"{time.perf_counter() - t0:.1f} s")
         if ok or restarts >= max_restarts:
             break
         restarts += 1
@@ -604,7 +620,7 @@ def rightmost_pair_rate(system_or_couplings, sz) -> float:
     sz = np.asarray(sz, float)
     diag = 1j * cp.delta - 0.5 * cp.Q
     n = cp.n
-    if n <= 400:
+    if n <= 200:
         A = sz[:, None] * cp.Kc + np.diag(diag)
         return float(np.max(np.linalg.eigvals(A).real))
     op = spla.LinearOperator((n, n), matvec=lambda v: diag * v + sz * (cp.Kc @ v),
