@@ -374,7 +374,8 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
 # ---------------------------------------------------------------------- time evolution
 def evolve(system, times, initial="down", max_bond: int = 64, cutoff: float = 1e-10,
            dt: float = 0.05, mpo_cutoff: float = 1e-10, progress: bool = False,
-           like: str = "numpy", krylov_tol: float = 1e-10, krylov_dim: int = 30):
+           like: str = "numpy", krylov_tol: float = 1e-10, krylov_dim: int = 30,
+           t_max: float | None = None):
     r"""Time evolution ``d|rho>>/dt = L|rho>>`` of a chain from a product state, by two-site TDVP.
 
     Parameters
@@ -397,6 +398,9 @@ def evolve(system, times, initial="down", max_bond: int = 64, cutoff: float = 1e
         autoray array backend.
     krylov_tol, krylov_dim : float, int
         Accuracy and size of the Arnoldi exponentials.
+    t_max : float, optional
+        Accepted for the CLI (which builds ``times`` from it); must not be
+        smaller than the last output time.
 
     Returns
     -------
@@ -411,6 +415,8 @@ def evolve(system, times, initial="down", max_bond: int = 64, cutoff: float = 1e
         raise InvalidSystemError("times must be a non-empty increasing array of values >= 0")
     if not dt > 0:
         raise InvalidSystemError(f"dt must be > 0, got {dt}")
+    if t_max is not None and times[-1] > t_max + 1e-12:
+        raise InvalidSystemError(f"the last output time {times[-1]:g} exceeds t_max = {t_max:g}")
     _prepare(system, max_bond, cutoff)
     n = system.n
     W, mpo_dims = build_mpo(system, mpo_cutoff, like)
