@@ -321,3 +321,10 @@ def test_refine_and_progress_bar(capsys):
     err = lambda s: np.abs(s.correlations - ref.correlations).max()  # noqa: E731
     assert err(refined) < err(short)
     assert "res=" in capsys.readouterr().err
+
+
+def test_memory_check_before_heavy_work(monkeypatch):
+    from mpsync.errors import TooLargeError
+    monkeypatch.setenv("MPSYNC_MAX_MEMORY", "1M")
+    with pytest.raises(TooLargeError, match="max_bond"):
+        mpsync.steady_state(_system(20, CASES[0]), method="mpo", max_bond=256)

@@ -31,14 +31,14 @@ import time
 import numpy as np
 from autoray import do, to_numpy
 
-from ...errors import InvalidSystemError
+from ...errors import InvalidSystemError, check_memory
 from ...result import Moments, SteadyState, TimeSeries
 from ...states import product_state
 from .checkpoint import load_checkpoint, save_checkpoint
 from .tdvp import (TDVP, antihermitian_norm, distance, residual_norm, trace_normalized,
                    transfer_moments, zq2_sum)
 
-__all__ = ["steady_state", "evolve", "check_chain", "build_mpo"]
+__all__ = ["steady_state", "evolve", "check_chain", "build_mpo", "estimate_memory"]
 
 METHOD = "mpo"
 
@@ -101,6 +101,13 @@ def _zq(mps, n):
     return zq2, math.sqrt(max(zq2, 0.0)), (z / tr).real / n
 
 
+def estimate_memory(n: int, max_bond: int, mpo_bond: int, krylov_dim: int = 30) -> float:
+    """Peak bytes of a TDVP run: 2 N environments (chi^2 D), the Krylov basis of
+    two-site blocks (16 chi^2 each) and the precomputed env-MPO products (16 chi^2 D)."""
+    chi, D = int(max_bond), int(mpo_bond)
+    return 16.0 * (2 * n * chi * chi * D + (krylov_dim + 4) * 16 * chi * chi + 2 * 16 * chi * chi * D)
+
+
 def _prepare(system, max_bond, cutoff):
     system.check_lindblad("method='mpo'")
     check_chain(system)
@@ -108,6 +115,14 @@ def _prepare(system, max_bond, cutoff):
         raise InvalidSystemError(f"max_bond must be >= 1, got {max_bond}")
     if not cutoff >= 0:
         raise InvalidSystemError(f"cutoff must be >= 0, got {cutoff}")
+
+
+def _check_memory(system, max_bond, mpo_dims, krylov_dim):
+    n = system.n
+    chi = max_bond if max_bond is not None else 4 ** (n // 2)
+    need = estimate_memory(n, min(chi, 4 ** (n // 2)), max(mpo_dims or [1]), krylov_dim)
+    check_memory(need, f"method='mpo' with N={n}, max_bond={chi}",
+                  "a smaller max_bond (the error is shown by comparing two max_bond values)")
 
 
 # ---------------------------------------------------------------------- steady state
@@ -210,6 +225,7 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
     _prepare(system, max_bond, cutoff)
     n = system.n
     W, mpo_dims = build_mpo(system, mpo_cutoff, like)
+    _check_memory(system, max_bond, mpo_dims, krylov_dim)
     ctrl = {"t": 0.0, "dt": float(dt), "step": 0, "zq_prev": None, "best_res": math.inf,
             "since_best": 0, "truncation": 0.0, "matvecs": 0, "history": [], "res_prev": None,
             "mode": "1site" if integrator == "1site" else "2site", "same_bonds": 0,
@@ -420,6 +436,7 @@ def evolve(system, times, initial="down", max_bond: int = 64, cutoff: float = 1e
     _prepare(system, max_bond, cutoff)
     n = system.n
     W, mpo_dims = build_mpo(system, mpo_cutoff, like)
+    _check_memory(system, max_bond, mpo_dims, krylov_dim)
     eng = TDVP(W, _initial_mps(initial, n, like), max_bond=max_bond, cutoff=cutoff,
                krylov_tol=krylov_tol, krylov_dim=krylov_dim)
     snaps = []
