@@ -90,15 +90,17 @@ def test_jumps_steady_state_matches_exact(system):
     assert ss.method == "trajectories" and ss.diagnostics["mean_jumps"] > 10
 
 
-@pytest.mark.parametrize("unravelling", ["diffusion", "homodyne"])
-def test_diffusive_steady_state_matches_exact(unravelling):
+@pytest.mark.parametrize("unravelling,dt,extrapolate", [("diffusion", 2e-3, False), ("homodyne", 2e-3, False),
+                                                       ("diffusion", 5e-3, True)])
+def test_diffusive_steady_state_matches_exact(unravelling, dt, extrapolate):
     system = _random_system(7, 4, 1.5)
     ref = _reference_steady(system)
-    ss = tr.steady_state(system, ntraj=14, t_burn=6.0, t_avg=14.0, dt=2e-3, seed=3, workers=1,
-                         unravelling=unravelling)
+    ss = tr.steady_state(system, ntraj=14, t_burn=6.0, t_avg=14.0, dt=dt, seed=3, workers=1,
+                         unravelling=unravelling, extrapolate=extrapolate)
     dev = _deviations(ss, ref)
     assert np.max(np.abs(dev)) < 4.0, dev
     assert "Euler-Maruyama" in ss.diagnostics["integrator"]
+    assert ("Talay-Tubaro" in ss.diagnostics["integrator"]) == extrapolate
 
 
 def test_jumps_evolve_matches_exact_dynamics():

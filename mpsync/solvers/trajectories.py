@@ -29,7 +29,11 @@ Unravellings (``unravelling=``)
     Both diffusive equations are integrated with the Euler-Maruyama scheme (strong
     order 1/2, weak order 1: averages carry an O(dt) bias) with a fixed step
     ``dt`` (default 1e-3), renormalising after each step; steps end exactly on
-    the output times.
+    the output times. ``extrapolate=True`` reruns each trajectory with steps 2 dt
+    on the same Brownian path (increments summed pairwise) and reports
+    2 A(dt) - A(2 dt): Talay-Tubaro extrapolation, weak order 2, 1.5x the cost.
+    Measured (N = 8 all-to-all, f_eff = 7, W = 10): plain Euler-Maruyama biases the
+    conditional QFI by ~+0.024 per 1e-3 of dt, as large as its excess over 2N/3.
 
 Averages
     ``steady_state`` averages the moments over trajectories and over the samples
@@ -69,7 +73,6 @@ __all__ = ["steady_state", "evolve", "qfi_vs_time", "conditional_qfi", "UNRAVELL
 UNRAVELLINGS = ("jumps", "diffusion", "homodyne")
 _THETA = 3.0        # h ||H_eff - mu||_1 per Taylor step
 _MAX_TERMS = 80
-_CHUNK = 512        # noise increments drawn per call (fixed: reproducibility)
 
 _SPACES: dict = {}
 
@@ -230,26 +233,17 @@ def _jump_trajectory(space, seed, sites, times, rec, tol):
 
 
 # ====================================================================== diffusion
-def _diffusive_trajectory(space, seed, sites, times, rec, dt, kind):
-    rng = np.random.default_rng(seed)
-    x0, lo, klo, khi = _initial(space, sites, rng)
+def _diffusive_path(space, x0, lo, times, rec, kind, intervals):
+    """Euler-Maruyama along one path; ``intervals[i]`` = (h, z) with z (steps, ncol) N(0, 1) draws."""
     D = space.dim
     x = np.zeros(D, dtype=complex)
     x[lo:lo + len(x0)] = x0
     buf = np.zeros(D + 1, dtype=complex)
     H, A, sW = space.H, space.A, np.sqrt(space.W)
     J = A.shape[1] + (space.n if space.W > 0 else 0)
-    ncol = 2 * J if kind == "diffusion" else J
-    noise, used = rng.standard_normal((_CHUNK, ncol)), 0
-    t, nsteps = 0.0, 0
-    for i, t_out in enumerate(times):
-        nst = int(np.ceil((t_out - t) / dt - 1e-9)) if t_out > t else 0
-        h = (t_out - t) / nst if nst else 0.0
-        for _ in range(nst):
-            if used == _CHUNK:
-                noise, used = rng.standard_normal((_CHUNK, ncol)), 0
-            z = noise[used]
-            used += 1
+    nsteps = 0
+    for i, (h, zs) in enumerate(intervals):
+        for z in zs:
             buf[:D] = x
             L = A.T @ buf[space.low]
             if space.W > 0:
@@ -267,10 +261,38 @@ def _diffusive_trajectory(space, seed, sites, times, rec, dt, kind):
                 x = x + h * drift + dW @ L - 0.5 * (dW @ xj) * x
             x /= np.linalg.norm(x)
             nsteps += 1
-        t = t_out
         rec(i, x, 0, 0, space.n, buf)
-    buf[:] = 0.0
-    return rec.result(njumps=0, nsteps=nsteps)
+    return nsteps
+
+
+def _diffusive_trajectory(space, seed, sites, times, make_rec, dt, kind, extrapolate):
+    rng = np.random.default_rng(seed)
+    x0, lo, klo, khi = _initial(space, sites, rng)
+    J = space.A.shape[1] + (space.n if space.W > 0 else 0)
+    ncol = 2 * J if kind == "diffusion" else J
+    intervals, t = [], 0.0
+    for t_out in times:
+        span = t_out - t
+        nst = int(np.ceil(span / dt - 1e-9)) if span > 0 else 0
+        if extrapolate:
+            nst += nst % 2  # the coarse path takes pairs of fine steps
+        intervals.append((span / nst if nst else 0.0, rng.standard_normal((nst, ncol))))
+        t = t_out
+    rec = make_rec()
+    nsteps = _diffusive_path(space, x0, lo, times, rec, kind, intervals)
+    fine = rec.result(njumps=0, nsteps=nsteps)
+    if not extrapolate:
+        return fine
+    # Talay-Tubaro: the same Brownian path with steps 2h; 2 A(h) - A(2h) cancels the O(h) weak error
+    coarse_iv = [(2 * h, (zs[0::2] + zs[1::2]) / np.sqrt(2.0)) for h, zs in intervals]
+    rec2 = make_rec()
+    nsteps += _diffusive_path(space, x0, lo, times, rec2, kind, coarse_iv)
+    coarse = rec2.result()
+    out = dict(fine, nsteps=nsteps)
+    for key in ("sz", "C", "zz", "sm", "qfi", "rho"):
+        if key in fine:
+            out[key] = 2.0 * fine[key] - coarse[key]
+    return out
 
 
 # ====================================================================== tasks
@@ -279,13 +301,16 @@ def _run_task(task):
     space = _space_for(system)
     sites = product_state(initial, system.n)
     out = []
+    def make_rec():
+        return _Recorder(space, len(times), opts["series"], opts["want_sm"], opts["rho"])
+
     for seed in seeds:
         cpu = time.process_time()
-        rec = _Recorder(space, len(times), opts["series"], opts["want_sm"], opts["rho"])
         if unravelling == "jumps":
-            res = _jump_trajectory(space, seed, sites, times, rec, opts["tol"])
+            res = _jump_trajectory(space, seed, sites, times, make_rec(), opts["tol"])
         else:
-            res = _diffusive_trajectory(space, seed, sites, times, rec, opts["dt"], unravelling)
+            res = _diffusive_trajectory(space, seed, sites, times, make_rec, opts["dt"], unravelling,
+                                        opts["extrapolate"])
         res["cpu"] = time.process_time() - cpu
         out.append(res)
     return out
@@ -310,7 +335,7 @@ def _nworkers(executor, workers):
 
 
 def _run(system, times, ntraj, seed, unravelling, initial, dt, tol, executor, workers, progress,
-         series, want_sm=None, rho=False):
+         series, want_sm=None, rho=False, extrapolate=False):
     n = system.n
     check_size(n, min(_nworkers(executor, workers), ntraj))
     if rho:
@@ -323,7 +348,8 @@ def _run(system, times, ntraj, seed, unravelling, initial, dt, tol, executor, wo
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2 ** 63))
     seeds = spawn_seeds(seed, int(ntraj))
-    opts = dict(series=series, want_sm=want_sm, rho=rho, tol=tol,
+    extrapolate = bool(extrapolate) and unravelling != "jumps"
+    opts = dict(series=series, want_sm=want_sm, rho=rho, tol=tol, extrapolate=extrapolate,
                 dt=1e-3 if dt is None else float(dt))
     # tasks hold fixed groups of trajectories: the grouping never changes a trajectory
     size = max(1, int(np.ceil(ntraj / 256)))
@@ -335,6 +361,7 @@ def _run(system, times, ntraj, seed, unravelling, initial, dt, tol, executor, wo
     results = [r for c in chunks for r in c]
     info = dict(seconds=time.perf_counter() - t0, ntraj=int(ntraj), seed=seed, unravelling=unravelling,
                 integrator=("Taylor exp(-i H_eff h), waiting-time jumps" if unravelling == "jumps"
+                            else "Euler-Maruyama, Talay-Tubaro extrapolated (weak order 2)" if extrapolate
                             else "Euler-Maruyama (strong order 1/2, weak order 1)"),
                 dt=None if unravelling == "jumps" else opts["dt"], tol=tol,
                 mean_jumps=float(np.mean([r["njumps"] for r in results])),
@@ -364,7 +391,8 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
                  sample_dt: float = 0.2, dt: float | None = None, seed=None,
                  unravelling: str = "jumps", initial="down", tol: float = 1e-12,
                  executor=None, workers: int | None = None, progress: bool = False,
-                 keep_density_matrix: bool = False, t_max: float | None = None) -> SteadyState:
+                 keep_density_matrix: bool = False, t_max: float | None = None,
+                 extrapolate: bool = False) -> SteadyState:
     """Steady state by averaging trajectories over time after a burn-in.
 
     Parameters
@@ -393,6 +421,11 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
         Also average |psi><psi| (dense 2^N x 2^N, small N) into ``extras["rho"]``.
     t_max : float, optional
         Total simulated time (the CLI's ``--t-max``): sets t_avg = t_max - t_burn.
+    extrapolate : bool
+        Diffusive unravellings: also run each trajectory with steps 2 dt on the same
+        Brownian path and report 2 A(dt) - A(2 dt) (Talay-Tubaro extrapolation: weak
+        order 2 at 1.5x the cost). The O(dt) bias of plain Euler-Maruyama is large
+        when ||L^+ L|| dt is not small (strong pump, large f_eff): check it.
 
     Returns
     -------
@@ -422,7 +455,8 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
         raise InvalidSystemError(f"sample_dt must be > 0, got {sample_dt!r}")
     times = t_burn + sample_dt * np.arange(int(np.floor(t_avg / sample_dt + 1e-9)) + 1)
     results, info, want_sm = _run(system, times, int(ntraj), seed, unravelling, initial, dt, tol,
-                                  executor, workers, progress, series=False, rho=keep_density_matrix)
+                                  executor, workers, progress, series=False, rho=keep_density_matrix,
+                                  extrapolate=extrapolate)
     sz, sz_se, _ = _mean_se(results, "sz")
     C, C_se, Cs = _mean_se(results, "C")
     zz, zz_se, _ = _mean_se(results, "zz")
@@ -444,7 +478,8 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
 
 def evolve(system, times, initial="down", ntraj: int = 100, dt: float | None = None, seed=None,
            unravelling: str = "jumps", tol: float = 1e-12, executor=None,
-           workers: int | None = None, progress: bool = False, t_max: float | None = None) -> TimeSeries:
+           workers: int | None = None, progress: bool = False, t_max: float | None = None,
+           extrapolate: bool = False) -> TimeSeries:
     """Trajectory averages at the output ``times`` (units of 1/Gamma) from a product state.
 
     Parameters are those of :func:`steady_state` (``t_max`` is accepted for the CLI
@@ -463,7 +498,7 @@ def evolve(system, times, initial="down", ntraj: int = 100, dt: float | None = N
     if times.ndim != 1 or times.size == 0 or np.any(np.diff(times) <= 0) or times[0] < 0:
         raise InvalidSystemError("times must be a non-empty increasing 1D array starting at or after 0")
     results, info, want_sm = _run(system, times, int(ntraj), seed, unravelling, initial, dt, tol,
-                                  executor, workers, progress, series=True)
+                                  executor, workers, progress, series=True, extrapolate=extrapolate)
     sz, sz_se, _ = _mean_se(results, "sz")
     C, C_se, Cs = _mean_se(results, "C")
     zz, zz_se, _ = _mean_se(results, "zz")
@@ -516,7 +551,8 @@ def _unconditional_qfi(system, how, ss):
 def conditional_qfi(system, W_values, ntraj: int = 20, t_burn: float = 10.0, t_avg: float = 20.0,
                     sample_dt: float = 0.2, dt: float | None = None, seed=None,
                     unravelling: str = "diffusion", unconditional: str | None = "auto",
-                    executor=None, workers: int | None = None, progress: bool = False) -> dict:
+                    executor=None, workers: int | None = None, progress: bool = False,
+                    extrapolate: bool = True) -> dict:
     """Steady conditional QFI against the pump W (Fig. 2(d)), with the unconditional one.
 
     For each W: the time-and-trajectory average of F_Q(psi_c) (conditional) and the
@@ -524,6 +560,9 @@ def conditional_qfi(system, W_values, ntraj: int = 20, t_burn: float = 10.0, t_a
     rho comes from the exact solver (``unconditional="exact"``), from averaging
     |psi><psi| over the trajectories and samples (``"trajectories"``), or the exact
     one when available (``"auto"``); ``None`` skips it. Both need N <= ~10.
+    ``extrapolate`` (default True) removes the O(dt) Euler-Maruyama bias of the
+    conditional QFI, which is otherwise comparable to its excess over 2N/3 (see
+    :func:`steady_state`).
 
     Returns
     -------
@@ -538,7 +577,7 @@ def conditional_qfi(system, W_values, ntraj: int = 20, t_burn: float = 10.0, t_a
         s = system.replace(W=float(W))
         ss = steady_state(s, ntraj=ntraj, t_burn=t_burn, t_avg=t_avg, sample_dt=sample_dt, dt=dt,
                           seed=seed, unravelling=unravelling, executor=executor, workers=workers,
-                          progress=progress, keep_density_matrix=keep)
+                          progress=progress, keep_density_matrix=keep, extrapolate=extrapolate)
         cond.append(ss.extras["qfi_conditional"])
         err.append(ss.errors["qfi_conditional"])
         if unconditional is None:
