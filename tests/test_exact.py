@@ -347,3 +347,19 @@ def test_n9_random_detunings_residual_and_positivity(rng):
     # the Jacobi-preconditioned run agrees
     other = exact.steady_state(s, preconditioner="jacobi")
     np.testing.assert_allclose(ss.correlations, other.correlations, atol=1e-10)
+
+
+def test_correlation_function_equals_qutip(rng):
+    n = 3
+    s = random_system(rng, n)
+    taus = np.array([0.0, 0.3, 1.1, 2.0])
+    G = exact.correlation_function(s, taus)
+    ss = exact.steady_state(s)
+    np.testing.assert_allclose(G[0], ss.correlations, atol=1e-12)
+    H, c_ops = qutip_model(s)
+    sm = [_op(SM, a, n) for a in range(n)]
+    for a in range(n):
+        for b in range(n):
+            ref = qutip.correlation_2op_1t(H, None, taus, c_ops, sm[a].dag(), sm[b],
+                                           options={"atol": 1e-12, "rtol": 1e-10})
+            np.testing.assert_allclose(G[:, a, b], ref, atol=1e-8)

@@ -45,44 +45,49 @@ def spread_bits(x, n: int):
 
 
 class SectorBasis:
-    """Basis of the balanced sector n_ket = n_bra of N qubits.
+    """Basis of the sector n_ket - n_bra = ``shift`` of N qubits (balanced: shift 0).
 
-    The sector is the direct sum over k = 0..N of blocks ``X_k`` of shape
-    ``(m_k, m_k)``, ``m_k = C(N, k)``; rows are ket configurations and columns
-    bra configurations with k excitations, each in increasing integer order.
-    Block k occupies ``offsets[k] : offsets[k] + m_k**2`` of the sector vector,
-    row-major, so ``vec[offsets[k]:offsets[k+1]].reshape(m_k, m_k)`` is ``X_k``.
+    The sector is the direct sum over bra excitation numbers k of blocks ``X_k``
+    of shape ``(m_{k+shift}, m_k)``, ``m_k = C(N, k)``; rows are ket
+    configurations (k + shift excitations) and columns bra configurations (k
+    excitations), each in increasing integer order. Blocks are stored one after
+    the other, row-major, so ``blocks(vec)[i]`` is the i-th block (bra number
+    ``bra_counts[i]``); in the balanced sector block i is ``X_i``.
     """
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, shift: int = 0):
         self.n = n
+        self.shift = shift
         allc = np.arange(2 ** n, dtype=np.int64)
         pop = popcount(allc)
         self.configs = [allc[pop == k] for k in range(n + 1)]
         self.m = np.array([comb(n, k) for k in range(n + 1)], dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.m ** 2)])
+        self.bra_counts = [k for k in range(n + 1) if 0 <= k + shift <= n]
+        self.shapes = [(int(self.m[k + shift]), int(self.m[k])) for k in self.bra_counts]
+        self.offsets = np.concatenate([[0], np.cumsum([r * c for r, c in self.shapes])]).astype(np.int64)
         self.size = int(self.offsets[-1])
         self.rank = np.empty(2 ** n, dtype=np.int64)
         for c in self.configs:
             self.rank[c] = np.arange(len(c))
 
     def blocks(self, vec):
-        """Views ``X_k`` of a sector vector."""
-        return [vec[self.offsets[k]:self.offsets[k + 1]].reshape(self.m[k], self.m[k])
-                for k in range(self.n + 1)]
+        """Views of the blocks of a sector vector (or of the rows of a (size, p) array)."""
+        return [vec[self.offsets[i]:self.offsets[i + 1]].reshape(shape + vec.shape[1:])
+                for i, shape in enumerate(self.shapes)]
 
     def ket_bra(self):
         """Ket and bra configuration of every sector element, in sector order."""
         kets, bras = [], []
-        for c in self.configs:
-            kets.append(np.repeat(c, len(c)))
-            bras.append(np.tile(c, len(c)))
+        for k in self.bra_counts:
+            ck, cb = self.configs[k + self.shift], self.configs[k]
+            kets.append(np.repeat(ck, len(cb)))
+            bras.append(np.tile(cb, len(ck)))
         return np.concatenate(kets), np.concatenate(bras)
 
     def index(self, ket, bra):
-        """Sector index of ``|ket><bra|`` (both must have the same popcount)."""
-        k = popcount(ket)
-        return self.offsets[k] + self.rank[ket] * self.m[k] + self.rank[bra]
+        """Sector index of ``|ket><bra|`` (popcounts must differ by ``shift``)."""
+        k = popcount(bra)
+        return self.offsets[k - self.bra_counts[0]] + self.rank[ket] * self.m[k] + self.rank[bra]
 
 
 def nnz_estimate_sector(n: int) -> int:

@@ -55,7 +55,8 @@ from ._sector import (SectorBasis, assemble, nnz_estimate_full, nnz_estimate_sec
                       site_bit, spread_bits)
 
 __all__ = ["liouvillian", "sector_liouvillian", "steady_state", "evolve", "density_matrix",
-           "sector_moments", "full_moments", "estimate_memory", "SectorOperator"]
+           "correlation_function", "sector_moments", "full_moments", "estimate_memory",
+           "SectorOperator"]
 
 METHOD = "exact"
 _ALTERNATIVES = "method='mpo' or 'trajectories'"
@@ -671,3 +672,74 @@ def evolve(system, times, initial="down", progress: bool = False, space: str = "
     diagnostics = {"seconds": time.perf_counter() - t0, "space": space, "dimension": int(L.shape[0]),
                    "nnz": int(L.nnz)}
     return TimeSeries.from_snapshots(system, times, snaps, METHOD, diagnostics=diagnostics)
+
+
+# ---------------------------------------------------------------------- two-time functions
+def correlation_function(system, taus, steady: SteadyState | None = None, progress: bool = False,
+                         **options):
+    """Steady-state two-time functions G_ab(tau) = <s+_a(tau) s-_b(0)> (quantum regression).
+
+    G_ab(tau) = Tr[s+_a exp(L tau)(s-_b rho_ss)]. The operator s-_b rho_ss has one
+    excitation fewer in the ket than in the bra, and L keeps that difference, so the
+    propagation runs in the sector n_ket - n_bra = -1 (C(2N, N-1) elements), for all
+    b at once. The pair function of DESIGN section 4 is
+    Z_ab(tau) = G_aa + G_ab + G_ba + G_bb.
+
+    Parameters
+    ----------
+    system : DipoleSystem
+    taus : array_like
+        Increasing delays >= 0 (units of 1/Gamma).
+    steady : SteadyState, optional
+        This solver's steady state of ``system`` (computed with ``**options`` if absent).
+    progress : bool
+        tqdm bar over the delays.
+
+    Returns
+    -------
+    (T, N, N) complex ndarray
+        ``G[t, a, b]``; ``G[0]`` equals the correlations C_ab when ``taus[0] == 0``.
+    """
+    taus = np.asarray(taus, dtype=float)
+    if taus.ndim != 1 or taus.size == 0 or np.any(np.diff(taus) < 0) or taus[0] < 0:
+        raise InvalidSystemError("taus must be a non-empty increasing array of values >= 0")
+    n = system.n
+    system.check_lindblad("method='exact'")
+    size = comb(2 * n, n - 1) if n > 0 else 0
+    check_memory(estimate_memory(n, "sector_matrix") + 8 * _COMPLEX * n * size,
+                 f"N={n} two-time functions in the exact solver", _ALTERNATIVES + " or 'cumulant'")
+    if steady is None:
+        steady = steady_state(system, **options)
+    if "sector_vector" not in steady.extras:
+        raise NotApplicableError("correlation_function needs a steady state of method='exact'")
+    b0, vec = steady.extras["basis"], steady.extras["sector_vector"]
+    b1 = SectorBasis(n, shift=-1)
+    ket, bra = b1.ket_bra()
+    L = assemble(system, ket, bra, b1.index)
+    kb = popcount(bra)
+    bits = [site_bit(n, a) for a in range(n)]
+    # Y_b = s-_b rho: Y_b[i, j] = rho[i + e_b, j] where i_b = 0
+    Y = np.zeros((b1.size, n), dtype=complex)
+    for b, bit in enumerate(bits):
+        sel = np.flatnonzero((ket & bit) == 0)
+        src = b0.offsets[kb[sel]] + b0.rank[ket[sel] | bit] * b0.m[kb[sel]] + b0.rank[bra[sel]]
+        Y[sel, b] = vec[src]
+    # Tr[s+_a Y] = sum over i with i_a = 0 of Y[i, i + e_a]
+    pick = [np.flatnonzero(((ket & bit) == 0) & (bra == (ket | bit))) for bit in bits]
+    out = np.empty((len(taus), n, n), dtype=complex)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(taus), desc=f"exact two-time N={n}")
+    t_prev = 0.0
+    for t, tau in enumerate(taus):
+        if tau > t_prev:
+            Y = spla.expm_multiply(L * (tau - t_prev), Y)
+            t_prev = tau
+        for a in range(n):
+            out[t, a] = Y[pick[a]].sum(axis=0)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
