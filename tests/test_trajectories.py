@@ -1,8 +1,6 @@
 """Quantum trajectories (method='trajectories') against the exact master equation,
 QFI closed forms, seed reproducibility and the memory refusal."""
 
-from math import comb
-
 import numpy as np
 import pytest
 from conftest import random_g, random_psd_f
@@ -270,4 +268,4 @@ def test_registry_reaches_the_solver():
 
     ss = mpsync.steady_state(DipoleSystem.chain(2, 0.1, "magic", W=1.0), method="trajectories",
                              ntraj=2, t_burn=1.0, t_avg=1.0, seed=0, workers=1)
-    assert ss.n == 2 and comb(2, 1) == 2
+    assert ss.n == 2 and ss.method == "trajectories" and ss.diagnostics["ntraj"] == 2
