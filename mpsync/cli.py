@@ -79,7 +79,7 @@ def _add_solver_args(p):
     g.add_argument("--cutoff", type=float, help="MPO: singular-value cutoff")
     g.add_argument("--tol", type=float, help="convergence tolerance (residual)")
     g.add_argument("--ntraj", type=int, help="trajectories: number of trajectories")
-    g.add_argument("--unravelling", choices=["jumps", "diffusion"], help="trajectories: unravelling")
+    g.add_argument("--unravelling", choices=["jumps", "diffusion", "homodyne"], help="trajectories: unravelling")
     g.add_argument("--dt", type=float, help="time step")
     g.add_argument("--checkpoint", help="MPO: checkpoint file")
     g.add_argument("--resume", help="MPO: resume from a checkpoint file")
