@@ -358,7 +358,8 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
     refine_info = None
     if refine:
         from .tdvp import refine_sweeps
-        res_before = residual_norm(W, eng.mps) if res is None else res
+        fresh = res is not None and ctrl["res_step"] == ctrl["step"]
+        res_before = res if fresh else residual_norm(W, eng.mps)
         cand = refine_sweeps(eng, sweeps=4)
         res_after = residual_norm(W, cand)
         refine_info = {"residual_before": res_before, "residual_after": res_after}
@@ -370,8 +371,8 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
             zq = zq_new
             if res < tol and reason != "converged":
                 reason = "converged (refined)"
-    if res is None:
-        res = residual_norm(W, eng.mps)
+    if res is None or ctrl["res_step"] != ctrl["step"]:
+        res = residual_norm(W, eng.mps)  # the final state's, not a stale value
     mps = trace_normalized(eng.mps)
     moments = _moments(mps)
     bonds = eng.bond_dims
