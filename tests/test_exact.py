@@ -363,3 +363,11 @@ def test_correlation_function_equals_qutip(rng):
             ref = qutip.correlation_2op_1t(H, None, taus, c_ops, sm[a].dag(), sm[b],
                                            options={"atol": 1e-12, "rtol": 1e-10})
             np.testing.assert_allclose(G[:, a, b], ref, atol=1e-8)
+
+
+def test_unconverged_gmres_warns_and_retries():
+    s = DipoleSystem.chain(6, 0.1, "magic", W=2.0)
+    with pytest.warns(RuntimeWarning, match="GMRES did not reach"):
+        ss = exact.steady_state(s, solver="iterative", restart=2, maxiter=1, tol=1e-14)
+    assert ss.diagnostics["retried"] and "warning" in ss.diagnostics
+    assert ss.diagnostics["residual"] > 1e-14

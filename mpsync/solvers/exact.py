@@ -40,6 +40,7 @@ Orderings of the full 4^N Liouvillian (:func:`liouvillian`)
 from __future__ import annotations
 
 import time
+import warnings
 from math import comb
 
 import numpy as np
@@ -577,6 +578,14 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
         maxiter = maxiter or max(1, 4000 // restart)
         vec, apply_L, info = _solve_iterative(system, basis, tol, maxiter, restart, x0, progress,
                                               preconditioner)
+        if info["gmres_info"] != 0:
+            # one retry from where it stopped, with a longer Krylov space (restarted
+            # GMRES can stagnate when the restart length is too short)
+            its = info["iterations"]
+            vec, apply_L, info = _solve_iterative(system, basis, tol, maxiter, 2 * restart, vec,
+                                                  progress, preconditioner)
+            info["iterations"] += its
+            info["retried"] = True
     tr = sum(np.trace(X) for X in basis.blocks(vec))
     vec = vec / tr
     if hermitize:
@@ -590,7 +599,10 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
         diagnostics["nnz"] = int(info.get("nnz_jumps", 0)) + sum(int(b) ** 2 for b in basis.m)
     diagnostics.update(extra)
     if solver == "iterative" and info["gmres_info"] != 0:
-        diagnostics["warning"] = f"GMRES did not reach tol={tol:g} (info={info['gmres_info']})"
+        diagnostics["warning"] = (f"GMRES did not reach tol={tol:g} (info={info['gmres_info']}); "
+                                  f"residual {residual:.2g}")
+        warnings.warn(f"exact steady state N={n}: {diagnostics['warning']}", RuntimeWarning,
+                      stacklevel=2)
     return SteadyState(system, moments, METHOD, diagnostics,
                        extras={"sector_vector": vec, "basis": basis})
 
