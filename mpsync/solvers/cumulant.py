@@ -324,70 +324,98 @@ def _tick(bar, t):
 
 # ---------------------------------------------------------------------------- steady state
 class _Preconditioner:
-    """Approximate inverse of the Jacobian: Lyapunov operator at the mean <sz>.
+    """Approximate inverse of the Jacobian built on the Lyapunov structure.
 
-    C-block: A0 X + X A0^H with A0 = i mean(delta) - Q/2 + s K^*, solved in the
-    eigenbasis of K^* (computed once); sz-block: -Q; zz-block: -2Q.
+    C-block: the pair equations at fixed <sz> read A X + X A^H + R with
+    A = i delta - Q/2 + diag(sz) K^*. For real equations (g = 0, uniform delta)
+    and <sz> of one sign, A = -Q/2 + sign * S^{1/2} (S^{1/2} K S^{1/2}) S^{-1/2}
+    (S = |diag(sz)|) is diagonalised exactly by one symmetric eigensolve, so
+    the inverse Lyapunov operator is exact but for the diagonal constraint and
+    the sz/zz couplings. Otherwise <sz> is replaced by its mean and the
+    eigenbasis of K^* (computed once) is used. sz-block: -Q; zz-block: -2Q.
+    Denominators a_i + a_j^* are kept <= -floor * Q (the collective mode is
+    marginal at the root).
     """
 
     def __init__(self, cp: Couplings, packer: _Packer, floor: float = 0.05):
         self.cp = cp
         self.packer = packer
         self.floor = floor
-        if cp.real:
-            lam, V = np.linalg.eigh(cp.K)
-            self.V, self.Vi, self.lam = V, V.T, lam
-        elif not cp.has_g:
-            lam, V = np.linalg.eigh(cp.K)
-            self.V, self.Vi, self.lam = V.astype(complex), V.T.astype(complex), lam.astype(complex)
-        else:
-            lam, V = np.linalg.eig(cp.Kc)
-            self.V, self.Vi, self.lam = V, np.linalg.inv(V), lam
+        self._base = None
         self.single = False
-        if cp.real:
-            self.V32, self.Vi32 = V.astype(np.float32), self.Vi.astype(np.float32)
-        else:
-            self.V32, self.Vi32 = self.V.astype(np.complex64), self.Vi.astype(np.complex64)
-        self.set_sz(np.zeros(cp.n))
+        self.sz_used = None
+        self.exact = False
 
-    def set_sz(self, sz):
+    @property
+    def base(self):
+        """Eigen-decomposition of K^* (only needed when the exact form does not apply)."""
+        if self._base is None:
+            cp = self.cp
+            if not cp.has_g:
+                lam, V = np.linalg.eigh(np.real(cp.K))
+                self._base = (V, V.T, lam)
+            else:
+                lam, V = np.linalg.eig(cp.Kc)
+                self._base = (V, np.linalg.inv(V), lam)
+        return self._base
+
+    def _install(self, V, Vi, a):
         cp = self.cp
-        s = float(np.mean(sz))
-        a = 1j * np.mean(cp.delta) - 0.5 * cp.Q + s * self.lam
+        self.V, self.Vi = V, Vi
+        self.ViH = Vi.conj().T
+        self.VH = V.conj().T
         if cp.real:
             a = np.real(a)
             den = a[:, None] + a[None, :]
             den = np.minimum(den, -self.floor * cp.Q)
         else:
             den = a[:, None] + np.conj(a)[None, :]
-            re = np.minimum(den.real, -self.floor * cp.Q)
-            den = re + 1j * den.imag
+            den = np.minimum(den.real, -self.floor * cp.Q) + 1j * den.imag
         self.inv_den = 1.0 / den
-        self.inv_den32 = self.inv_den.astype(np.float32 if cp.real else np.complex64)
+        c32 = np.float32 if np.isrealobj(V) and np.isrealobj(self.inv_den) else np.complex64
+        self.V32, self.Vi32 = V.astype(c32), Vi.astype(c32)
+        self.ViH32, self.VH32 = self.ViH.astype(c32), self.VH.astype(c32)
+        self.inv_den32 = self.inv_den.astype(c32)
+        self.dtype32 = c32
+
+    def set_sz(self, sz, exact=True):
+        """Rebuild for the current <sz> (a symmetric eigensolve when ``exact``)."""
+        cp = self.cp
+        sz = np.asarray(sz, float)
+        self.sz_used = sz.copy()
+        if exact and cp.real and (np.all(sz > 1e-3) or np.all(sz < -1e-3)):
+            sign = 1.0 if sz[0] > 0 else -1.0
+            r = np.sqrt(np.abs(sz))
+            lam, U = np.linalg.eigh(r[:, None] * cp.K * r[None, :])
+            self.exact = True
+            self._install(r[:, None] * U, (U / r[:, None]).T, -0.5 * cp.Q + sign * lam)
+            return
+        V, Vi, lam = self.base
+        self.exact = False
+        self._install(V, Vi, 1j * np.mean(cp.delta) - 0.5 * cp.Q + float(np.mean(sz)) * lam)
+
+    def maybe_update(self, sz, tol=0.02):
+        if self.sz_used is None or np.max(np.abs(sz - self.sz_used)) > tol:
+            self.set_sz(sz)
 
     def solve_C(self, R):
-        V, Vi, inv_den = self.V, self.Vi, self.inv_den
         if self.single:
             # a preconditioner only has to be approximate: single precision halves
             # the cost of its four matrix products (used while the Newton forcing
             # term is loose, see _newton)
-            V, Vi, inv_den = self.V32, self.Vi32, self.inv_den32
-            R = R.astype(np.float32 if self.cp.real else np.complex64)
-        if self.cp.real:
-            Rt = Vi @ R @ V
-            X = V @ (Rt * inv_den) @ Vi
+            Rt = self.Vi32 @ R.astype(self.dtype32) @ self.ViH32
+            X = self.V32 @ (Rt * self.inv_den32) @ self.VH32
         else:
-            Rt = Vi @ R @ Vi.conj().T
-            X = V @ (Rt * inv_den) @ V.conj().T
-        return X.astype(np.float64 if self.cp.real else np.complex128)
+            Rt = self.Vi @ R @ self.ViH
+            X = self.V @ (Rt * self.inv_den) @ self.VH
+        return np.real(X) if self.cp.real else X.astype(np.complex128)
 
     def __call__(self, r):
         p = self.packer
         rsz, rC, rzz = p.unpack(r, residual=True)
         np.fill_diagonal(rC, 0.0)
         X = self.solve_C(rC)
-        out = p.pack(rsz / (-self.cp.Q), X, rzz / (-2.0 * self.cp.Q))
-        return out
+        return p.pack(rsz / (-self.cp.Q), X, rzz / (-2.0 * self.cp.Q))
 
 
 def _residual_fn(cp, packer):
@@ -439,6 +467,7 @@ def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log, report=None):
         # in one (quadratically convergent) step
         eta = min(1e-2, max(res, 0.1 * tol / res, 1e-10))
         lin = LinearisedU1(cp, *packer.unpack(x), single=eta > 1e-5)
+        M.pre.maybe_update(x[:packer.n])
 
         def jv(v):
             dsz, dC, dzz = packer.unpack(v, residual=True)
@@ -556,7 +585,7 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | N
     M = spla.LinearOperator((packer.size, packer.size), matvec=pre, dtype=float)
     M.pre = pre
     # RK4 step for the seed: |lambda| h <~ 2 for the fastest rate 2Q + 2 rho(K)
-    rho = float(np.max(np.abs(pre.lam))) + 0.5 * float(np.ptp(cp.delta))
+    rho = float(np.max(np.abs(cp.K).sum(axis=1))) + 0.5 * float(np.ptp(cp.delta))  # Gershgorin
     h = 2.0 / (2.0 * cp.Q + 2.0 * rho)
 
     if x0 is not None:
