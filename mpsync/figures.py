@@ -92,6 +92,16 @@ def _check(desc, ok, detail):
     return (desc, bool(ok), detail)
 
 
+def _failed_points(ds, label=""):
+    """A check that every sweep point was solved (failed ones are NaN in the data)."""
+    n = int(ds.attrs.get("points_failed", 0))
+    detail = "all solved"
+    if n:
+        msgs = sorted({str(m) for m in np.ravel(ds.error.values) if str(m)})
+        detail = f"{n} failed: {msgs[0][:160]}" + (f" (+{len(msgs) - 1} other messages)" if len(msgs) > 1 else "")
+    return _check(f"every sweep point solved{label}", n == 0, detail)
+
+
 # ---------------------------------------------------------------------- Fig. 2
 def fig2a(quick, out_dir, progress):
     """Mean-field Z over (W, f_eff): supplement Eq. 5 on a dense grid, the ODE
@@ -168,8 +178,8 @@ def fig2b(quick, out_dir, progress):
     W = list(np.linspace(0.5, f_max, 12 if quick else 40))
     f = list(np.linspace(2.0, f_max, 8 if quick else 30))
     ds = _sweep(out_dir, "2b", dict(model="all_to_all", n=n, f_eff=1.0, W=1.0), {"f_eff": f, "W": W},
-                "permutational", progress)
-    zq = ds.ZQ.values
+                "permutational", progress, on_error="nan")
+    zq = np.nan_to_num(ds.ZQ.values, nan=0.0)
     z_mf = meanfield.phase_diagram(np.array(W), np.array(f))
     top = zq[-1]
     w_opt = W[int(np.argmax(top))]
@@ -178,6 +188,7 @@ def fig2b(quick, out_dir, progress):
     rows = [i for i in range(len(f)) if z_mf[i].max() > 0]
     shift = [abs(W[int(np.argmax(zq[i]))] - W[int(np.argmax(z_mf[i]))]) / f[i] for i in rows]
     checks = [
+        _failed_points(ds),
         _check("Z_Q <= Z_Q^max = 1/sqrt(8)", zq.max() <= ZQ_MAX + 1e-12, f"max Z_Q = {zq.max():.4f}"),
         _check("optimum W near f_eff/2 (largest f_eff)", abs(w_opt - f[-1] / 2) <= max(0.25 * f[-1], step),
                f"f_eff = {f[-1]:g}: W_opt = {w_opt:.2f}, f_eff/2 = {f[-1] / 2:.2f}"),
@@ -274,11 +285,12 @@ def fig2e(quick, out_dir, progress):
     n = 30 if quick else 70
     W = list(np.round(np.geomspace(0.2, 40.0, 14 if quick else 36), 6))
     ds = _sweep(out_dir, "2e", dict(model="all_to_all", n=n, f_eff=15.0, W=1.0), {"W": W}, "permutational",
-                progress, observables=("ZQ", "ZQ2", "sz_mean", "mutual_information", "discord"))
-    mi, dc, zq = ds.mutual_information.values, ds.discord.values, ds.ZQ.values
+                progress, observables=("ZQ", "ZQ2", "sz_mean", "mutual_information", "discord"), on_error="nan")
+    mi, dc, zq = (np.nan_to_num(ds[k].values, nan=0.0) for k in ("mutual_information", "discord", "ZQ"))
     i_z = int(np.argmax(zq))
     i_d = int(np.argmax(dc))
     checks = [
+        _failed_points(ds),
         _check("0 <= discord <= mutual information <= 2", np.all(dc >= -1e-9) and np.all(dc <= mi + 1e-9)
                and np.all(mi <= 2), f"max I = {mi.max():.4f}, max D = {dc.max():.4f}"),
         _check("quantum correlations remain in the synchronized regime (D > 0 where Z_Q peaks)",
@@ -332,9 +344,7 @@ def fig3a(quick, out_dir, progress):
                     f"(cluster length where Z_Q^d >= 0.14; row length {d[-1]})",
                     all(expect(ell[i]) for i in idx),
                     ", ".join(f"alpha={alphas[i]:g}: length {ell[i]}" for i in idx)))
-        if ds.attrs.get("points_failed"):
-            checks.append(_check(f"D={D}: every cumulant point converged", False,
-                                 f"{ds.attrs['points_failed']} failed"))
+        checks.append(_failed_points(ds, f" (D={D})"))
     plt = _plt()
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
