@@ -337,14 +337,16 @@ def sector_moments(basis: SectorBasis, vec) -> Moments:
 
     ``vec`` need not be normalised; the trace is divided out.
     """
+    if basis.shift != 0:
+        raise ValueError("sector_moments needs the balanced sector (shift 0)")
     n = basis.n
     blocks = basis.blocks(vec)
     tr = sum(np.trace(X) for X in blocks)
     p = np.zeros(2 ** n)
     corr = np.zeros((n, n), dtype=complex)
-    for c, X in zip(basis.configs, blocks):
+    for k, (c, X) in enumerate(zip(basis.configs, blocks)):
         p[c] = np.real(np.diag(X)) / np.real(tr)
-        if 0 < len(c) and 0 < popcount(c[:1])[0] < n:
+        if 0 < k < n:  # hopping needs an empty and an occupied site
             valid, tgt = _hop_tables(n, c, basis.rank)
             rows = np.arange(len(c))[:, None, None]
             corr += np.sum(np.where(valid, X[rows, tgt], 0), axis=0)
