@@ -168,23 +168,33 @@ def assemble(system, ket, bra, index, parts=("local", "ket", "bra", "cross"), lo
                     nb = (bra & ~mb) | (mb * jk)
                     add(mask, nk, nb, coef)
     kc, bc, cc = pair_channel_coefficients(system.f, system.g)
+    itype = np.int32 if dim < 2 ** 31 else np.int64
+    masks = 1 << (n - 1 - np.arange(n, dtype=np.int64))  # site_bit of every site
+    occ_k = np.array(bits[0], dtype=bool)  # (n, dim): i_b = 1
+    occ_b = np.array(bits[1], dtype=bool)  # (n, dim): j_b = 1
+    none = np.zeros(n, dtype=np.int64)
+
+    def add_pairs(mask2d, coef_row, ket_flip, bra_flip):
+        # all partners b of one site a at once; b = a and zero couplings drop out
+        mask2d &= (coef_row != 0)[:, None]
+        bi, ci = np.nonzero(mask2d)
+        if ci.size == 0:
+            return
+        rows.append(index(ket[ci] ^ ket_flip[bi], bra[ci] ^ bra_flip[bi]).astype(itype))
+        cols.append(ci.astype(itype))
+        vals.append(coef_row[bi].astype(dtype))
+
     for a in range(n):
-        ba = site_bit(n, a)
-        ia, ja = bits[0][a], bits[1][a]
-        for b in range(n):
-            if a == b:
-                continue
-            bb = site_bit(n, b)
-            ib, jb = bits[0][b], bits[1][b]
-            # ket: s+_a s-_b rho needs i_b = 1, i_a = 0
-            if "ket" in parts and kc[a, b] != 0:
-                add((ia == 0) & (ib == 1), ket ^ (ba | bb), bra, kc[a, b])
-            # bra: rho s+_a s-_b = (s+_b s-_a |j>)^+ needs j_a = 1, j_b = 0
-            if "bra" in parts and bc[a, b] != 0:
-                add((ja == 1) & (jb == 0), ket, bra ^ (ba | bb), bc[a, b])
-            # cross: s-_b rho s+_a needs i_b = 1, j_a = 1
-            if "cross" in parts and cc[a, b] != 0:
-                add((ib == 1) & (ja == 1), ket ^ bb, bra ^ ba, cc[a, b])
+        pair = masks[a] | masks
+        # ket: s+_a s-_b rho needs i_b = 1, i_a = 0
+        if "ket" in parts:
+            add_pairs(~occ_k[a][None, :] & occ_k, kc[a], pair, none)
+        # bra: rho s+_a s-_b = (s+_b s-_a |j>)^+ needs j_a = 1, j_b = 0
+        if "bra" in parts:
+            add_pairs(occ_b[a][None, :] & ~occ_b, bc[a], none, pair)
+        # cross: s-_b rho s+_a needs i_b = 1, j_a = 1 (cc[a, a] = 0: decay is local)
+        if "cross" in parts:
+            add_pairs(occ_k & occ_b[a][None, :], cc[a], masks, np.full(n, masks[a]))
     if diagonal:
         rows.append(index(ket, bra))
         cols.append(cols_all)
