@@ -2,7 +2,10 @@
 
 The exact solver stops near N = 12 (C(2N, N) unknowns); the MPO solver stores the
 density matrix as a vectorised matrix-product state and reaches the steady state
-by TDVP time evolution, so N = 40 runs in minutes on a laptop.
+by TDVP time evolution, with a cost set by the bond dimension rather than 4^N.
+Measured here (2-core VM, one thread, loaded): N = 12 in about 3 minutes. Check
+``diagnostics["converged"]`` and the residual before trusting the numbers, and
+raise ``max_bond`` when the run stops as "stationary" above ``tol``.
 
 Units: Gamma = 1, lengths in lambda. Run: ``python examples/long_chain_mpo.py [N]``.
 """
@@ -14,7 +17,7 @@ import numpy as np
 import mpsync
 from mpsync import DipoleSystem
 
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+n = int(sys.argv[1]) if len(sys.argv) > 1 else 16
 
 # Dipoles 0.1 lambda apart, oriented at the magic angle where the near-field part of the
 # elastic coupling g vanishes; pump at about half the effective collective decay.
@@ -26,7 +29,7 @@ print(f"N = {n}, f_eff = {chain.f_eff:.3f}, W = {chain.W:.3f}")
 # the residual ||L rho|| / ||rho|| falls below tol (the diagnostics say how it ended).
 result = mpsync.steady_state(chain, method="mpo", max_bond=48, tol=1e-5, progress=True)
 print(result)
-for key in ("residual", "max_bond_used", "stop_reason", "seconds"):
+for key in ("converged", "stop_reason", "residual", "max_bond", "seconds"):
     if key in result.diagnostics:
         print(f"  {key}: {result.diagnostics[key]}")
 
