@@ -585,6 +585,11 @@ def figS3(quick, out_dir, progress):
         _check("the chain's Z_Q is smaller (elastic g desynchronizes)", np.all(zc <= za + 1e-6),
                f"max(Z_Q chain - Z_Q all-to-all) = {np.max(zc - za):.2e}"),
     ]
+    if "converged" in dc:
+        conv = dc.converged.values
+        checks.append(_check(f"every {chain_method} point converged", bool(np.all(conv == 1)),
+                             f"{int(np.sum(conv == 1))}/{conv.size} converged; max residual "
+                             f"{float(np.nanmax(dc.residual.values)):.2e}"))
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.2, 3.2))
     ax.plot(W, zc, "o", ms=4, label=rf"chain $\theta_m$ ({chain_method})")

@@ -110,6 +110,15 @@ def test_file_round_trip(tmp_path, suffix):
     assert back.correlations_re.dims == ("W", "theta", "site", "site2")
 
 
+def test_package_level_sweep_is_callable():
+    import mpsync
+    import mpsync.sweep  # noqa: F401 - after this, mpsync.sweep is the module
+
+    ds = mpsync.sweep(dict(model="all_to_all", n=2, f_eff=1.0, W=1.0), {"W": [2.0]}, executor="serial",
+                      progress=False)
+    assert ds.ZQ2.shape == (1,)
+
+
 def test_local_processes_equal_serial():
     grid = {"W": [0.5, 1.0, 2.0, 4.0]}
     base = dict(model="chain", n=4, spacing=0.1, theta="magic", W=1.0)
