@@ -20,16 +20,21 @@ Steady state
     A Newton iteration on the U(1) set. At fixed <sz> the pair equations are
     linear in C, ``A C + C A^H + R = 0`` with ``A = i delta - Q/2 + diag(sz) K^*``
     (Q = Gamma + W, K = (f + i g)/2): a Lyapunov equation. Each Newton step is
-    solved by GMRES, preconditioned with that Lyapunov operator for the mean
-    <sz> (diagonalised once through the eigenvectors of f + i g), so only a few
-    Krylov vectors are needed. The Jacobian-vector products are exact (the
-    equations are quadratic). The iteration starts from a short time
-    integration from the ground state, and a root outside the physical range
-    (|sz| <= 1, |C_ab| <= 1/2, |zz| <= 1) or one that is not stable is rejected
-    (DESIGN section 7: a generic root solve from a generic guess lands on
-    unphysical roots of these quadratic equations): the integration is then
-    continued and Newton restarted. The final residual max|d/dt| is reported
-    in ``diagnostics["residual"]``.
+    solved by GMRES preconditioned with that Lyapunov operator, inverted in the
+    eigenbasis of A (exactly, through one symmetric eigensolve of
+    |S|^{1/2} K |S|^{1/2}, when g = 0, delta is uniform and <sz> has one sign;
+    otherwise with <sz> replaced by its mean in the eigenbasis of K^*). The
+    Jacobian-vector products are exact (the equations are quadratic) and cost
+    one matrix product; while the Newton forcing term is loose they and the
+    preconditioner run in single precision. The iteration starts from a short
+    RK4 integration from the ground state, and a root outside the physical
+    range (|sz| <= 1, |C_ab| <= 1/2, |zz| <= 1) or on an unstable branch
+    (:func:`rightmost_pair_rate` > 0.05 Q) is rejected (DESIGN section 7: a root
+    solve started too early converges to the unstable uncorrelated root of a
+    synchronising ensemble): the integration is then continued and Newton
+    restarted. The final residual max|d/dt| is ``diagnostics["residual"]``.
+    Identical all-to-all dipoles reduce exactly to three equations
+    (:func:`symmetric_moments`, any N).
 
 Accuracy (measured in ``tests/test_cumulant.py``)
     * Where it agrees: g = 0 and W above threshold. N = 5, random positive f vs
