@@ -35,8 +35,8 @@ from ...errors import InvalidSystemError, check_memory
 from ...result import Moments, SteadyState, TimeSeries
 from ...states import product_state
 from .checkpoint import load_checkpoint, save_checkpoint
-from .tdvp import (TDVP, antihermitian_norm, distance, residual_norm, trace_normalized,
-                   transfer_moments, zq2_sum)
+from .tdvp import (TDVP, antihermitian_norm, distance, expand_basis, residual_norm,
+                   trace_normalized, transfer_moments, zq2_sum)
 
 __all__ = ["steady_state", "evolve", "check_chain", "build_mpo", "estimate_memory"]
 
@@ -71,6 +71,11 @@ def _to_backend(x, like):
 def _initial_mps(initial, n, like):
     states = product_state(initial, n)
     return [_to_backend(np.asarray(rho, dtype=complex).reshape(1, 4, 1), like) for rho in states]
+
+
+def _expansion_step(dt):
+    """Length of the initial Euler basis-expansion step (error ~ (h ||L||)^2)."""
+    return 1e-3 * min(float(dt), 1e-2)
 
 
 def _moments(mps) -> Moments:
@@ -238,6 +243,10 @@ def steady_state(system, max_bond: int = 64, cutoff: float = 1e-10, tol: float =
         mps0 = [_to_backend(A, like) for A in mps0]
     else:
         mps0 = _initial_mps(initial, n, like)
+        if n > 2:
+            # see tdvp.expand_basis: without it the first steps miss long-range pairs
+            ctrl["t"] = _expansion_step(dt)
+            mps0 = expand_basis(W, mps0, ctrl["t"], max_bond)
     eng = TDVP(W, mps0, max_bond=max_bond, cutoff=cutoff, krylov_tol=krylov_tol,
                krylov_dim=krylov_dim, canonical=resume is not None)
     eng.truncation = ctrl["truncation"]
@@ -459,10 +468,18 @@ def evolve(system, times, initial="down", max_bond: int = 64, cutoff: float = 1e
     n = system.n
     W, mpo_dims = build_mpo(system, mpo_cutoff, like)
     _check_memory(system, max_bond, mpo_dims, krylov_dim)
-    eng = TDVP(W, _initial_mps(initial, n, like), max_bond=max_bond, cutoff=cutoff,
+    mps0 = _initial_mps(initial, n, like)
+    eng = TDVP(W, mps0, max_bond=max_bond, cutoff=cutoff,
                krylov_tol=krylov_tol, krylov_dim=krylov_dim)
     snaps = []
     t = 0.0
+    h0 = _expansion_step(dt)
+    if n > 2 and times[-1] > h0:
+        if times[0] <= 0.0:
+            snaps.append(_moments(mps0))  # t = 0 exactly, before the expansion step
+        eng = TDVP(W, expand_basis(W, mps0, h0, max_bond), max_bond=max_bond, cutoff=cutoff,
+                   krylov_tol=krylov_tol, krylov_dim=krylov_dim)
+        t = h0
     steps = 0
     chi_max = 1
     anti = 0.0
@@ -471,7 +488,7 @@ def evolve(system, times, initial="down", max_bond: int = 64, cutoff: float = 1e
         from tqdm.auto import tqdm
         bar = tqdm(total=len(times), desc=f"mpo evolve N={n}")
     try:
-        for target in times:
+        for target in times[len(snaps):]:
             while t < target - 1e-12:
                 nsub = max(1, math.ceil((target - t) / dt - 1e-9))
                 h = (target - t) / nsub

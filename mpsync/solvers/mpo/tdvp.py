@@ -65,6 +65,7 @@ __all__ = [
     "overlap",
     "distance",
     "transfer_moments",
+    "expand_basis",
 ]
 
 # Tr(rho o) = sum_s v_o[s] psi[s] with v_o[2 i + j] = o[j, i]
@@ -447,6 +448,25 @@ class TDVP:
             op0 = lambda x, j=i: _apply0(LE[j], RE[j - 1], x)  # noqa: E731
             R = self._exp(op0, R, -h)
             A[i - 1] = do("tensordot", A[i - 1], R / _fnorm(R), axes=([2], [0]))
+
+
+# ---------------------------------------------------------------------- basis expansion
+def expand_basis(mpo, mps, h: float, max_bond=None):
+    r"""One explicit Euler step ``|rho>> + h L|rho>>`` by exact MPO application, compressed.
+
+    TDVP only sees the tangent space of the current MPS. From a product state
+    (bond 1) the two-site tangent space misses every pair term between
+    non-adjacent sites, which gives an error of first order in dt that never
+    goes away. One tiny Euler step (error ``O(h^2 ||L||^2)``) puts ``L|rho>>`` into
+    the bond spaces, after which the projection captures all pair channels.
+    Singular values down to 1e-13 of the largest are kept, so the new
+    directions survive even though their weight is ~h.
+    """
+    from .liouvillian import mpo_apply
+    from .vectorized import add, compress
+
+    Lpsi = mpo_apply(list(mpo), list(mps))
+    return compress(add(list(mps), Lpsi, 1.0, h), max_bond=max_bond, cutoff=1e-13)
 
 
 # ---------------------------------------------------------------------- measurements
