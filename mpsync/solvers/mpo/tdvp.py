@@ -20,6 +20,14 @@ canonical form, so the symmetric (second-order) splitting reads, for one step dt
   ``C(i+1) <- exp(-dt/2 L1_eff(i+1)) C(i+1)`` (the backward one-site step);
 * right to left, the mirror image, with the backward step on site i.
 
+:meth:`TDVP.step1` is the one-site variant (forward one-site, backward zero-site
+steps): it keeps the bond dimensions, has no truncation, and its fixed points obey
+``P1 L |rho>> = 0``, so the steady-state driver switches to it once the two-site
+steps have grown the bonds. :func:`expand_basis` (one explicit Euler step through
+an exact MPO application) seeds the bonds of a product initial state with
+``L|rho>>``; without it, the tangent space of a product state misses the pair
+terms between non-adjacent sites, an error of first order in dt.
+
 ``L2_eff`` and ``L1_eff`` are the generator contracted with the left and right
 environments ``<<psi| L |psi>>`` of the sites outside the block. The local
 exponentials use an Arnoldi (Krylov) approximation with sub-stepping
