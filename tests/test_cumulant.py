@@ -428,3 +428,14 @@ def test_fig3b_histogram_data_small():
     # long range (alpha = 0.5) synchronises: narrower spread of pair frequencies
     assert np.nanstd(out[0.5]["nu"]) < np.nanstd(out[3.0]["nu"])
     assert out[0.5]["ZQ"] > out[3.0]["ZQ"]
+
+
+@pytest.mark.slow
+def test_lattice_30x30_fig3a_point():
+    """Fig. 3(a) size: 30 x 30 power-law lattice, alpha = 1.5, W = 4 (~10-20 s)."""
+    s = DipoleSystem.power_law((30, 30), 1.5, W=4.0)
+    ss = cu.steady_state(s)
+    assert ss.diagnostics["residual"] < 1e-7
+    zq = [ss.cluster_ZQ(d) for d in (2, 5, 10, 30)]
+    assert zq[0] > zq[1] > zq[2] > zq[3] > 0
+    assert ss.diagnostics["pair_rate"] < 0
