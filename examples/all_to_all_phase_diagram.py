@@ -16,7 +16,7 @@ import numpy as np
 
 from mpsync import ZQ_MAX
 from mpsync.solvers.meanfield import phase_diagram
-from mpsync.sweep import save_dataset, sweep
+from mpsync.sweeps import save_dataset, sweep
 
 N = 50
 W = np.linspace(0.5, 40, 25)

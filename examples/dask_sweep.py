@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from mpsync.sweep import save_dataset, sweep
+from mpsync.sweeps import save_dataset, sweep
 
 
 

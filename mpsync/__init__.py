@@ -35,7 +35,7 @@ __all__ = [
 def __getattr__(name):
     # Sweeps pull in xarray; import them only when asked for.
     if name == "sweep":
-        from .sweep import sweep
+        from .sweeps import sweep
 
         return sweep
     raise AttributeError(f"module 'mpsync' has no attribute {name!r}")

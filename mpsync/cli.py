@@ -235,7 +235,7 @@ def _run(args):
                 print(f"{t:10.4g} {s:12.6g} {z:12.6g}")
         return 0
     if args.command == "sweep":
-        from .sweep import run_spec_file
+        from .sweeps import run_spec_file
 
         _, out = run_spec_file(args.spec, scheduler=args.scheduler, out=args.out)
         print(f"sweep written to {out}")

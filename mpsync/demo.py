@@ -77,7 +77,7 @@ def run(out_dir=".", quick: bool = False, progress: bool = True) -> dict:
     """
     from .model import DipoleSystem
     from .observables import ZQ_MAX
-    from .sweep import sweep
+    from .sweeps import sweep
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir if out_dir is not None else ".")

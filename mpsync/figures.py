@@ -70,7 +70,7 @@ def _save_fig(fig, out_dir, name):
 
 
 def _save_ds(ds, out_dir, name, suffix=""):
-    from .sweep import save_dataset
+    from .sweeps import save_dataset
 
     return str(save_dataset(ds, Path(out_dir) / f"fig{name}{suffix}.nc"))
 
@@ -82,7 +82,7 @@ def _save_csv(out_dir, name, header, columns, suffix=""):
 
 
 def _sweep(out_dir, name, base, grid, method, progress, **kw):
-    from .sweep import sweep
+    from .sweeps import sweep
 
     return sweep(base, grid, method=method, cache_dir=Path(out_dir) / "cache" / name, progress=progress,
                  **kw)

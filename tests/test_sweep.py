@@ -1,4 +1,4 @@
-"""Tests of the sweep engine (mpsync.sweep): grid, cache/resume, files, Dask."""
+"""Tests of the sweep engine (mpsync.sweeps): grid, cache/resume, files, Dask."""
 
 import json
 import textwrap
@@ -8,7 +8,7 @@ import pytest
 
 from mpsync import DipoleSystem
 from mpsync.errors import InvalidSystemError
-from mpsync.sweep import build_system, load_dataset, run_spec_file, save_dataset, sweep
+from mpsync.sweeps import build_system, load_dataset, run_spec_file, save_dataset, sweep
 
 CALLS = []
 
@@ -112,7 +112,7 @@ def test_file_round_trip(tmp_path, suffix):
 
 def test_package_level_sweep_is_callable():
     import mpsync
-    import mpsync.sweep  # noqa: F401 - after this, mpsync.sweep is the module
+    import mpsync.sweeps  # noqa: F401 - the module does not shadow the function
 
     ds = mpsync.sweep(dict(model="all_to_all", n=2, f_eff=1.0, W=1.0), {"W": [2.0]}, executor="serial",
                       progress=False)

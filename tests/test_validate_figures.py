@@ -42,7 +42,7 @@ def test_cheap_figures_quick(tmp_path, name):
 
 def test_figure_data_come_from_the_sweep_cache(tmp_path):
     run_figure("2e", quick=True, out_dir=tmp_path, progress=False)
-    from mpsync.sweep import load_dataset
+    from mpsync.sweeps import load_dataset
 
     ds = load_dataset(tmp_path / "fig2e.nc")
     assert ds.attrs["points_computed"] == ds.W.size

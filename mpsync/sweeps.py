@@ -599,15 +599,3 @@ def run_spec_file(path, scheduler=None, out=None, progress=True):
                on_error=run.get("on_error", "raise"))
     save_dataset(ds, out)
     return ds, out
-
-
-class _CallableModule(__import__("types").ModuleType):
-    """``mpsync.sweep`` is both this module and the function: once the submodule is
-    imported, the package attribute ``mpsync.sweep`` is the module, so calling it
-    forwards to :func:`sweep` (``mpsync.sweep(base, grid, ...)`` works either way)."""
-
-    def __call__(self, *args, **kwargs):
-        return sweep(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule
