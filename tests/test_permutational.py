@@ -317,3 +317,14 @@ def test_memory_check_before_allocation(monkeypatch):
     monkeypatch.setenv("MPSYNC_MAX_MEMORY", "1M")
     with pytest.raises(TooLargeError, match="permutational"):
         P.steady_state(DipoleSystem.all_to_all(400, 80.0, 40.0))
+
+
+def test_underflowing_pivot_population_does_not_break_the_solve():
+    # Below threshold the middle Dicke populations underflow (~1e-33); fixing one of them made
+    # the reduced LU exactly singular (Fig. 2(b) grid point). The solve must fall back to the
+    # ground state and agree with the neighbouring, well-conditioned f_eff.
+    bad = P.steady_state(DipoleSystem.all_to_all(70, 11.172413793103448, 0.5))
+    near = P.steady_state(DipoleSystem.all_to_all(70, 11.1725, 0.5))
+    assert bad.diagnostics["residual"] < 1e-12
+    assert abs(float(bad.ZQ2) - float(near.ZQ2)) < 1e-6
+    assert abs(bad.sz[0] - near.sz[0]) < 1e-5

@@ -181,10 +181,20 @@ def steady_state(system, progress: bool = False) -> SteadyState:
     else:
         # fix one unknown to 1: start in the middle of the spectrum and move to the largest
         # population if that one turned out negligible (or the others overflowed)
+        # (a pivot whose population underflows makes the reduced matrix exactly singular: then
+        # restart from the collective ground state, which dominates below threshold)
         pivot = sector.size // 2
+        ground = int(sector.index(np.array([n / 2]), np.array([-n / 2]))[0])
         for _ in range(3):
-            with np.errstate(over="ignore", invalid="ignore"):
-                x, nnz = _solve_balanced(L, pivot)
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    x, nnz = _solve_balanced(L, pivot)
+            except RuntimeError:
+                if pivot == ground:
+                    raise InvalidSystemError("the balanced-sector Liouvillian is singular "
+                                             "(non-unique steady state)") from None
+                pivot = ground
+                continue
             ax = np.abs(x)
             big = int(np.argmax(np.where(np.isnan(ax), -1.0, ax)))
             if np.all(np.isfinite(x)) and ax[pivot] > 1e-30 * ax[big]:
