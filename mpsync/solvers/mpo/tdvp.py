@@ -330,7 +330,7 @@ class TDVP:
     >>> L1 = local_generator(0.0, 1.0, 2.0)
     >>> W = [L1.reshape(1, 1, 4, 4)]          # one site: 1x1 bonds
     >>> eng = TDVP(W, [np.eye(2).reshape(1, 4, 1) / 2 + 0j])
-    >>> eng.step(50.0)
+    >>> _ = eng.step(50.0)
     >>> rho = trace_normalized(eng.mps)[0].reshape(2, 2)
     >>> round(float((rho[1, 1] - rho[0, 0]).real), 8)    # (W - 1) / (W + 1)
     0.33333333
