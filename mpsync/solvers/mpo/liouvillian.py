@@ -486,7 +486,10 @@ def residual_norm(mpo, mps, return_norm=False):
 
     Computes <<rho| L^dagger L |rho>> by zipping the MPS, the MPO, its conjugate
     and the conjugate MPS site by site (environments of shape (chi, D, D, chi)),
-    cost O(N (chi^3 D^2 + chi^2 D^3) 16); no 4^N object and no MPO-MPO product.
+    cost O(N (4 chi^3 D^2 + 16 chi^2 D^3)); no 4^N object and no MPO-MPO product.
+    This is a diagnostic, not something to call every step: measured on the
+    2-core VM (1 BLAS thread), N = 70 with the D = 52 MPO of cutoff 1e-8 takes
+    25 s at chi = 16 and 130 s at chi = 32.
 
     Parameters
     ----------
