@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 import autoray as ar
 import numpy as np
 
-from ...channels import ID2, SM, SP, bra_superop, ket_superop, local_generator, pair_channel_coefficients
+from ...channels import SM, SP, bra_superop, ket_superop, local_generator, pair_channel_coefficients
 from ...errors import NotApplicableError, TooLargeError
 
 __all__ = [
@@ -65,6 +65,8 @@ __all__ = [
     "liouvillian_mpo",
     "check_chain",
     "channel_terms",
+    "channel_groups",
+    "mpo_to_dense",
     "compress_coefficients",
     "mpo_apply",
     "mpo_expectation",
