@@ -350,6 +350,7 @@ class _Preconditioner:
         self.single = False
         self.sz_used = None
         self.exact = False
+        self.shift = 0.0
 
     @property
     def base(self):
@@ -367,21 +368,36 @@ class _Preconditioner:
     def _install(self, V, Vi, a):
         cp = self.cp
         self.V, self.Vi = V, Vi
+        self.a = np.asarray(a)
         self.ViH = Vi.conj().T
         self.VH = V.conj().T
         if cp.real:
             a = np.real(a)
-            den = a[:, None] + a[None, :]
-            den = np.minimum(den, -self.floor * cp.Q)
+            self.den_raw = a[:, None] + a[None, :]
         else:
-            den = a[:, None] + np.conj(a)[None, :]
-            den = np.minimum(den.real, -self.floor * cp.Q) + 1j * den.imag
-        self.inv_den = 1.0 / den
-        c32 = np.float32 if np.isrealobj(V) and np.isrealobj(self.inv_den) else np.complex64
+            self.den_raw = a[:, None] + np.conj(a)[None, :]
+        c32 = np.float32 if np.isrealobj(V) and np.isrealobj(self.den_raw) else np.complex64
         self.V32, self.Vi32 = V.astype(c32), Vi.astype(c32)
         self.ViH32, self.VH32 = self.ViH.astype(c32), self.VH.astype(c32)
-        self.inv_den32 = self.inv_den.astype(c32)
         self.dtype32 = c32
+        self._set_den()
+
+    def _set_den(self):
+        # pseudo-transient shift 1/dt: the operator is J - 1/dt, every denominator moves left
+        fl = -self.floor * self.cp.Q
+        if np.isrealobj(self.den_raw):
+            den = np.minimum(self.den_raw - self.shift, fl)
+        else:
+            den = np.minimum(self.den_raw.real - self.shift, fl) + 1j * self.den_raw.imag
+        self.inv_den = 1.0 / den
+        self.inv_den32 = self.inv_den.astype(self.dtype32)
+
+    def set_shift(self, shift):
+        shift = float(shift)
+        if shift != self.shift:
+            self.shift = shift
+            if self.sz_used is not None:
+                self._set_den()
 
     def set_sz(self, sz, exact=True):
         """Rebuild for the current <sz> (a symmetric eigensolve when ``exact``)."""
@@ -420,7 +436,67 @@ class _Preconditioner:
         rsz, rC, rzz = p.unpack(r, residual=True)
         np.fill_diagonal(rC, 0.0)
         X = self.solve_C(rC)
-        return p.pack(rsz / (-self.cp.Q), X, rzz / (-2.0 * self.cp.Q))
+        return p.pack(rsz / (-self.cp.Q - self.shift), X, rzz / (-2.0 * self.cp.Q - self.shift))
+
+
+class _CoarseCorrection:
+    """Exact Galerkin solve on the near-marginal subspace, around ``M0``.
+
+    The Lyapunov preconditioner M0 clips the near-marginal denominators
+    a_i + a_j^* at -floor Q and leaves out how those collective pair modes
+    drive <sz> (and <sz> their growth rate) -- the laser-like gain-clamping
+    loop that makes the steady state. On a large lattice GMRES(15) then
+    stagnates. Here Z (orthonormal, a few dozen columns) spans the pair modes
+    v_i v_j^H of the ``n_modes`` rightmost eigenvalues a_i of A together with
+    the <sz> patterns they feed (uniform and |v_i|^2), E = Z^T J Z is formed
+    with len(Z) Jacobian products, and
+
+        P r = M0 (r - J Z E^{-1} Z^T r) + Z E^{-1} Z^T r
+
+    (the "A-DEF2" deflation preconditioner): P J = 1 on span(Z), M0 elsewhere.
+    One extra cost per application: two skinny products with Z and J Z
+    (stored in single precision; they only shape the preconditioner).
+    """
+
+    def __init__(self, pre: _Preconditioner, jv, n_modes: int):
+        packer, cp = pre.packer, pre.cp
+        n = packer.n
+        # rightmost modes of A: the largest Re a_i (denominator 1 / (2 Re a_i) ~ most negative)
+        order = np.argsort(-np.real(pre.a))[:n_modes]
+        V = pre.V[:, order]
+        cols = []
+        zero_n = np.zeros(n)
+        zero_nn = np.zeros((n, n))
+        for i in range(len(order)):
+            for j in range(i, len(order)):
+                X = np.outer(V[:, i], np.conj(V[:, j]))
+                if cp.real:
+                    cols.append(packer.pack(zero_n, np.real(X + X.T), zero_nn))
+                else:
+                    cols.append(packer.pack(zero_n, X + X.conj().T, zero_nn))
+                    if i != j:
+                        cols.append(packer.pack(zero_n, 1j * (X - X.conj().T), zero_nn))
+        cols.append(packer.pack(np.ones(n), zero_nn, zero_nn))
+        for i in range(len(order)):
+            cols.append(packer.pack(np.abs(V[:, i]) ** 2, zero_nn, zero_nn))
+        Z = []
+        for c in cols:   # modified Gram-Schmidt; drop dependent columns
+            for q in Z:
+                c -= (q @ c) * q
+            nrm = np.linalg.norm(c)
+            if nrm > 1e-8:
+                Z.append(c / nrm)
+        JZ = [jv(q) for q in Z]
+        E = np.array([[q @ w for w in JZ] for q in Z])
+        self.Einv = np.linalg.pinv(E, rcond=1e-10)
+        self.Z = np.array(Z, dtype=np.float32)
+        self.JZ = np.array(JZ, dtype=np.float32)
+        self.size = len(Z)
+
+    def __call__(self, M0, r):
+        y = self.Einv @ (self.Z @ r.astype(np.float32)).astype(float)
+        rr = r - (y.astype(np.float32) @ self.JZ).astype(float)
+        return M0(rr) + (y.astype(np.float32) @ self.Z).astype(float)
 
 
 def _residual_fn(cp, packer):
@@ -458,25 +534,41 @@ def _integrate_u1(cp, packer, x0, t_span, h):
     return x, 4 * steps
 
 
-def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log, report=None):
-    """Newton-GMRES; J v from the exact linearisation (one matrix product)."""
+def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log, report=None, deflate=0, dt0=None):
+    """Newton-GMRES; J v from the exact linearisation (one matrix product).
+
+    With ``dt0`` it is pseudo-transient continuation (Kelley & Keyes 1998): each
+    step solves (1/dt - J) dx = F, an implicit Euler step of the moment
+    equations, with dt growing as res_old / res_new (switched evolution
+    relaxation) until it is a Newton step. Far from the root it follows the
+    dynamics, so it lands on the attracting root rather than on the unstable
+    uncorrelated branch that plain Newton from an early seed finds on large
+    lattices, and the shifted operator is well conditioned for GMRES.
+    """
     t_start = time.perf_counter()
     fx = F(x)
     res = np.max(np.abs(fx))
     nfev = 1
     nkrylov = 0
+    dt = dt0
+    n = packer.n
     for it in range(maxiter):
         if res <= tol:
             break
         # forcing: loose far away; near the root no tighter than needed to reach tol
         # in one (quadratically convergent) step
         eta = min(1e-2, max(res, 0.1 * tol / res, 1e-10))
+        shift = 0.0 if dt is None or dt > 1e6 else 1.0 / dt
         lin = LinearisedU1(cp, *packer.unpack(x), single=eta > 1e-5)
-        M.pre.maybe_update(x[:packer.n])
+        M.pre.maybe_update(x[:n])
+        M.pre.set_shift(shift)
 
         def jv(v):
             dsz, dC, dzz = packer.unpack(v, residual=True)
-            return packer.pack(*lin(dsz, dC, dzz))
+            out = packer.pack(*lin(dsz, dC, dzz))
+            if shift:
+                out -= shift * v
+            return out
 
         J = spla.LinearOperator((x.size, x.size), matvec=jv, dtype=float)
         count = [0]
@@ -484,32 +576,52 @@ def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log, report=None):
         def cb(_):
             count[0] += 1
 
-        # Eisenstat-Walker-like forcing: loose far away, tight near the root
         M.pre.single = eta > 1e-5
-        dx, info = spla.gmres(J, -fx, M=M, rtol=eta, atol=0.0, restart=krylov, maxiter=20,
+        Mk = M
+        if deflate:
+            coarse = _CoarseCorrection(M.pre, jv, deflate)
+            nkrylov += coarse.size
+            Mk = spla.LinearOperator(M.shape, matvec=lambda r: coarse(M.pre, r), dtype=float)
+        dx, info = spla.gmres(J, -fx, M=Mk, rtol=eta, atol=0.0, restart=krylov, maxiter=20,
                               callback=cb, callback_type="pr_norm")
         nkrylov += count[0]
-        lam = 1.0
-        for _ in range(12):
-            xn = x + lam * dx
+        if shift:
+            xn = x + dx
             fn = F(xn)
             nfev += 1
             rn = np.max(np.abs(fn))
-            if rn < res or rn <= tol:
-                break
-            lam *= 0.5
-        x, fx, res = xn, fn, rn
+            sz_n, C_n, zz_n = packer.unpack(xn)
+            if rn > 10.0 * res or not _is_physical(sz_n, C_n, zz_n, tol=1e-3):
+                dt *= 0.25       # too bold: retry from x with a shorter step
+                lam = 0.0
+            else:
+                dt *= min(res / max(rn, 1e-300), 10.0)
+                lam = 1.0
+                x, fx, res = xn, fn, rn
+        else:
+            lam = 1.0
+            for _ in range(12):
+                xn = x + lam * dx
+                fn = F(xn)
+                nfev += 1
+                rn = np.max(np.abs(fn))
+                if rn < res or rn <= tol:
+                    break
+                lam *= 0.5
+            x, fx, res = xn, fn, rn
         log.append(float(res))
         if report is not None:
-            report(f"Newton {it + 1}: residual {res:.3e}, GMRES {count[0]}, step {lam:g}, "
-                   f"{time.perf_counter() - t_start:.1f} s")
+            report(f"Newton {it + 1}: residual {res:.3e}, GMRES {count[0]}, step {lam:g}"
+                   + (f", dt {1.0 / shift:.3g}" if shift else "")
+                   + f", {time.perf_counter() - t_start:.1f} s")
+    M.pre.set_shift(0.0)
     return x, res, nfev, nkrylov
 
 
 def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | None = None,
                  krylov: int = 15, max_restarts: int = 6, floor: float = 0.05,
                  check_stability: bool = True, stability_threshold: float = 0.05,
-                 symmetric="auto",
+                 symmetric="auto", deflation: int = 2, ptc_dt="auto",
                  x0=None, progress: bool = False):
     """Steady state of the second-order cumulant equations.
 
@@ -601,6 +713,7 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | N
         sz, _, C, zz, _, _ = _initial_variables(product_state("down", n))
         x = packer.pack(sz, C if not cp.real else np.real(C), zz)
         t_span = 2.0 / cp.Q if t_init is None else float(t_init)
+    dt0 = (2.5 / cp.Q if x0 is None else None) if ptc_dt == "auto" else ptc_dt
     nfev_total = 0
     nkrylov = 0
     rate = float("nan")
@@ -615,7 +728,8 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | N
             if report:
                 report(f"seed: RK4 to t = {t_done:.3g} ({nf} evaluations), {time.perf_counter() - t0:.1f} s")
         pre.set_sz(x[:n])
-        xr, res, nf, nk = _newton(cp, packer, F, x.copy(), M, tol, maxiter, krylov, log, report)
+        xr, res, nf, nk = _newton(cp, packer, F, x.copy(), M, tol, maxiter, krylov, log, report,
+                                  deflate=deflation, dt0=dt0)
         nkrylov += nk
         nfev_total += nf
         sz, C, zz = packer.unpack(xr)
