@@ -343,3 +343,29 @@ def test_memory_check_before_heavy_work(monkeypatch):
     monkeypatch.setenv("MPSYNC_MAX_MEMORY", "1M")
     with pytest.raises(TooLargeError, match="max_bond"):
         mpsync.steady_state(_system(20, CASES[0]), method="mpo", max_bond=256)
+
+
+def test_unstable_large_steps_are_retried_and_match_permutational():
+    # All-to-all, f_eff = N: with dt_max = 1 the projected evolution diverges to <sz> ~ -4;
+    # the solver must notice (moments no density matrix can have) and retry with smaller steps.
+    from mpsync.solvers import mpo, permutational
+
+    system = DipoleSystem.all_to_all(8, f_eff=8.0, W=4.0)
+    first = mpo.run_steady_state(system, max_bond=64)
+    assert mpo._unphysical(first.moments) is not None
+    res = mpo.steady_state(system, max_bond=64)
+    ref = permutational.steady_state(system)
+    assert res.diagnostics["dt_max_retries"] >= 1
+    assert np.max(np.abs(res.correlations - ref.correlations)) < 1e-4
+    assert np.max(np.abs(res.sz - ref.sz)) < 1e-4
+
+
+def test_unphysical_result_without_retry_is_refused(monkeypatch):
+    from mpsync.solvers import mpo
+
+    system = DipoleSystem.all_to_all(8, f_eff=8.0, W=4.0)
+    bad = mpo.run_steady_state(system, max_bond=64)
+    # a resumed run is not restarted from scratch, so its unphysical end is an error
+    monkeypatch.setattr(mpo, "run_steady_state", lambda *a, **k: bad)
+    with pytest.raises(mpo.ConvergenceError, match="unphysical"):
+        mpo.steady_state(system, resume="checkpoint.npz")
