@@ -297,21 +297,6 @@ def test_steady_state_matches_exact_n8(case):
     assert abs(ss.ZQ - ref.ZQ) <= 1e-4
 
 
-def test_transfer_moments_match_dense(chain4):
-    W = automaton_mpo(chain4)
-    eng = tdvp.TDVP(W, down_mps(4), max_bond=64, cutoff=1e-14)
-    for _ in range(4):
-        eng.step(0.2)
-    mps = eng.mps  # not trace-normalised: the moments divide by the trace
-    v = to_vector(tdvp.trace_normalized(mps))
-    rho = v.reshape([2, 2] * 4).transpose(0, 2, 4, 6, 1, 3, 5, 7).reshape(16, 16)
-    ref = exact.full_moments(rho)
-    sz, C, zz = tdvp.transfer_moments(mps)
-    assert np.abs(sz - ref.sz).max() < 1e-12
-    assert np.abs(C - ref.correlations).max() < 1e-12
-    assert np.abs(zz - ref.zz).max() < 1e-12
-
-
 def test_effective_generator_contraction_orders_agree(rng):
     """The precomputed (D > chi) and direct contraction orders give the same map."""
     c = lambda *s: rng.normal(size=s) + 1j * rng.normal(size=s)  # noqa: E731

@@ -36,7 +36,8 @@ from ...result import Moments, SteadyState, TimeSeries
 from ...states import product_state
 from .checkpoint import load_checkpoint, save_checkpoint
 from .tdvp import (TDVP, antihermitian_norm, distance, expand_basis, residual_norm,
-                   trace_normalized, transfer_moments, zq2_sum)
+                   trace_normalized, zq2_sum)
+from .vectorized import moments as _vectorized_moments
 
 __all__ = ["steady_state", "evolve", "check_chain", "build_mpo", "estimate_memory"]
 
@@ -81,13 +82,7 @@ def _expansion_step(dt):
 def _moments(mps) -> Moments:
     """Moments of the unit-trace, Hermitian part of the state."""
     mps = trace_normalized([np.asarray(to_numpy(A)) for A in mps])
-    try:
-        from .vectorized import moments
-    except ImportError:  # part A's environment moments not available: transfer vectors
-        sz, C, zz = transfer_moments(mps)
-        m = Moments(sz, C, zz)
-    else:
-        m = moments(mps)
+    m = _vectorized_moments(mps)
     # moments of (rho + rho^+)/2: real sz and zz, Hermitian C (removes round-off parts)
     C = np.asarray(m.correlations)
     C = 0.5 * (C + C.conj().T)

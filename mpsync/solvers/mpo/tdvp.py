@@ -58,6 +58,12 @@ import numpy as np
 import scipy.linalg
 from autoray import do, to_numpy
 
+# One implementation of the state utilities for the whole MPO package: the trace,
+# trace normalisation and Hermitian conjugate live in vectorized.py, the residual in
+# liouvillian.py (both rescale as they sweep, so long chains stay in range).
+from .liouvillian import residual_norm
+from .vectorized import hermitian_conjugate, normalize_trace as trace_normalized, trace
+
 __all__ = [
     "TDVP",
     "expm_krylov",
@@ -72,7 +78,6 @@ __all__ = [
     "refine_sweeps",
     "overlap",
     "distance",
-    "transfer_moments",
     "expand_basis",
 ]
 
@@ -483,25 +488,6 @@ def _transfer(v, A):
     return do("tensordot", _like(A, v), A, axes=([0], [1]))
 
 
-def trace(mps) -> complex:
-    """``<<1|rho>> = Tr rho`` of a vectorised MPS (O(N chi^2))."""
-    E = None
-    for A in mps:
-        M = _transfer(_V_ID, A)
-        E = M if E is None else do("tensordot", E, M, axes=([1], [0]))
-    return complex(to_numpy(E).reshape(()))
-
-
-def trace_normalized(mps):
-    """Copy of ``mps`` with unit trace (the first tensor rescaled)."""
-    tr = trace(mps)
-    if tr == 0:
-        raise FloatingPointError("the vectorised state has zero trace")
-    out = list(mps)
-    out[0] = out[0] / tr
-    return out
-
-
 def norm(mps) -> float:
     """Euclidean (Hilbert-Schmidt) norm ``||rho||_2`` of the vectorised state."""
     E = None
@@ -531,11 +517,6 @@ def distance(a, b) -> float:
     na, nb = norm(a) ** 2, norm(b) ** 2
     d2 = na + nb - 2 * overlap(a, b).real
     return math.sqrt(max(d2, 0.0) / nb)
-
-
-def hermitian_conjugate(mps):
-    """The MPS of ``rho^+``: per site ``A'[l, 2i+j, r] = conj(A[l, 2j+i, r])``."""
-    return [do("conj", A[:, _SWAP, :]) for A in mps]
 
 
 def antihermitian_norm(mps) -> float:
@@ -577,61 +558,6 @@ def zq2_sum(mps) -> tuple:
     return val(epm), val(ez), val(e0)
 
 
-def transfer_moments(mps):
-    """One- and two-point moments of a vectorised MPS by transfer vectors, O(N^2 chi^2).
-
-    Returns ``(sz, C, zz)`` with ``C[a, b] = Tr(rho s+_a s-_b)`` (diagonal
-    ``(1 + sz_a)/2``) and ``zz[a, b] = Tr(rho sz_a sz_b)``, normalised by ``Tr rho``.
-    A left vector carries the operator at site a and is pushed through the
-    identity transfer matrices towards b; each (a, b) then costs one
-    vector-matrix product. Numpy outputs, any backend inputs. This is the solver's
-    own measurement (used for cross-checks); the shared observables come from
-    :func:`mpsync.solvers.mpo.vectorized.moments` when available.
-    """
-    n = len(mps)
-    T = {k: [to_numpy(_transfer(v, A)) for A in mps]
-         for k, v in (("I", _V_ID), ("p", _V_SP), ("m", _V_SM), ("z", _V_SZ))}
-    left = [np.ones((1,), dtype=complex)]
-    for a in range(n):
-        left.append(left[-1] @ T["I"][a])
-    right = [None] * (n + 1)
-    right[n] = np.ones((1,), dtype=complex)
-    for a in range(n - 1, -1, -1):
-        right[a] = T["I"][a] @ right[a + 1]
-    tr = complex(left[n][0])
-    sz = np.array([(left[a] @ T["z"][a] @ right[a + 1]) / tr for a in range(n)])
-    C = np.zeros((n, n), dtype=complex)
-    zz = np.eye(n, dtype=complex)
-    for a in range(n):
-        vp, vm, vz = (left[a] @ T[k][a] for k in ("p", "m", "z"))
-        for b in range(a + 1, n):
-            C[a, b] = (vp @ T["m"][b] @ right[b + 1]) / tr
-            C[b, a] = (vm @ T["p"][b] @ right[b + 1]) / tr
-            zz[a, b] = zz[b, a] = (vz @ T["z"][b] @ right[b + 1]) / tr
-            vp, vm, vz = vp @ T["I"][b], vm @ T["I"][b], vz @ T["I"][b]
-    C[np.diag_indices(n)] = (1 + sz) / 2
-    return sz.real, C, zz.real
-
-
-def residual_norm(mpo, mps) -> float:
-    r"""Relative residual ``||L rho||_2 / ||rho||_2`` from ``<<rho| L^+ L |rho>>``.
-
-    Cost ``O(N chi^3 D^2)``; nothing of size 4^N is formed.
-    """
-    F = None
-    for A, W in zip(mps, mpo):
-        if F is None:
-            F = do("ones", (1, 1, 1, 1), dtype=A.dtype, like=A)
-        T = do("tensordot", F, A, axes=([3], [0]))                  # (x, w1, w2, t, Y)
-        T = do("tensordot", T, W, axes=([2, 3], [0, 3]))            # (x, w1, Y, v2, s)
-        T = do("tensordot", T, do("conj", W), axes=([1, 4], [0, 2]))  # (x, Y, v2, v1, q)
-        T = do("tensordot", do("conj", A), T, axes=([0, 1], [0, 4]))  # (X, Y, v2, v1)
-        F = do("transpose", T, (0, 3, 2, 1))                        # (X, v1, v2, Y)
-    lsq = complex(to_numpy(F).reshape(())).real
-    return math.sqrt(max(lsq, 0.0)) / norm(mps)
-
-
-# ---------------------------------------------------------------------- variational refinement
 def refine_sweeps(engine: TDVP, sweeps: int = 2, tol: float = 1e-12):
     r"""Two-site sweeps solving the local null-space condition of ``L rho = 0``.
 
