@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from . import couplings as _c
-from .errors import InvalidSystemError, NotApplicableError
+from .errors import InvalidSystemError
 
 __all__ = ["DipoleSystem", "LindbladDecomposition"]
 
