@@ -58,6 +58,22 @@ class Moments:
     def n(self) -> int:
         return self.sz.shape[-1]
 
+    @classmethod
+    def of_product_state(cls, sz, sm) -> "Moments":
+        """Moments of a product state from <sz_a> and <s-_a>: for a != b,
+        C_ab = <s+_a><s-_b>, zz_ab = sz_a sz_b, <sz_a s-_b> = sz_a <s-_b>, <s-_a s-_b> = <s-_a><s-_b>."""
+        sz = np.asarray(sz, dtype=float)
+        m = np.asarray(sm, dtype=complex)
+        C = np.outer(np.conj(m), m)
+        np.fill_diagonal(C, 0.5 * (1 + sz))
+        zz = np.outer(sz, sz)
+        np.fill_diagonal(zz, 1.0)
+        zsm = np.outer(sz, m)
+        np.fill_diagonal(zsm, 0.0)
+        smsm = np.outer(m, m)
+        np.fill_diagonal(smsm, 0.0)
+        return cls(sz, C, zz, sm=m, zsm=zsm, smsm=smsm)
+
 
 class _Observables:
     """Observables from moments; mixed into both result types.

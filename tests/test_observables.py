@@ -119,3 +119,23 @@ def test_steady_state_result_uses_moments():
     np.testing.assert_allclose(rho, rho.conj().T)
     d = res.to_dict()
     assert d["method"] == "test" and d["N"] == 3 and len(d["sz"]) == 3
+
+
+def test_product_state_moments_equal_dense_expectations(rng):
+    from mpsync.states import product_state
+
+    sites = [_random_rho(rng, 2) for _ in range(3)]
+    rho = np.kron(np.kron(sites[0], sites[1]), sites[2])
+    ev = lambda op: np.trace(rho @ op)  # noqa: E731
+    sz = np.array([ev(_op(SZ, a, 3)).real for a in range(3)])
+    sm = np.array([ev(_op(SM, a, 3)) for a in range(3)])
+    m = Moments.of_product_state(sz, sm)
+    for a in range(3):
+        for b in range(3):
+            if a != b:
+                assert abs(m.correlations[a, b] - ev(_op(SP, a, 3) @ _op(SM, b, 3))) < 1e-13
+                assert abs(m.zsm[a, b] - ev(_op(SZ, a, 3) @ _op(SM, b, 3))) < 1e-13
+                assert abs(m.smsm[a, b] - ev(_op(SM, a, 3) @ _op(SM, b, 3))) < 1e-13
+                assert abs(m.zz[a, b] - ev(_op(SZ, a, 3) @ _op(SZ, b, 3)).real) < 1e-13
+    assert np.allclose(np.diag(m.correlations), (1 + sz) / 2)
+    assert product_state("x", 2)[0][1, 0] == 0.5

@@ -206,16 +206,8 @@ def _initial_variables(states):
     """Moments of a product state: C_ab = <s+_a><s-_b>, zz = sz sz, etc."""
     sz = np.array([np.real(r[1, 1] - r[0, 0]) for r in states])
     m = np.array([r[1, 0] for r in states], dtype=complex)   # <s-> = Tr(rho |0><1|) = rho_10
-    mp = np.conj(m)
-    C = np.outer(mp, m)
-    np.fill_diagonal(C, 0.5 * (1 + sz))
-    zz = np.outer(sz, sz)
-    np.fill_diagonal(zz, 1.0)
-    Y = np.outer(sz, m)
-    np.fill_diagonal(Y, 0.0)
-    P = np.outer(m, m)
-    np.fill_diagonal(P, 0.0)
-    return sz, m, C, zz, Y, P
+    p = Moments.of_product_state(sz, m)
+    return p.sz, p.sm, p.correlations, p.zz, p.zsm, p.smsm
 
 
 # ---------------------------------------------------------------------------- evolve

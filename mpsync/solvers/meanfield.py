@@ -51,17 +51,8 @@ METHOD = "meanfield"
 
 # ---------------------------------------------------------------------------- moments
 def _moments(sz, m) -> Moments:
-    """Product-state moments: C_ab = <s+_a><s-_b>, zz = sz_a sz_b (a != b)."""
-    n = len(sz)
-    C = np.outer(np.conj(m), m)
-    np.fill_diagonal(C, 0.5 * (1 + sz))
-    zz = np.outer(sz, sz)
-    np.fill_diagonal(zz, 1.0)
-    Y = np.outer(sz, m)
-    np.fill_diagonal(Y, 0.0)
-    P = np.outer(m, m)
-    np.fill_diagonal(P, 0.0)
-    return Moments(sz, C, zz, sm=m, zsm=Y, smsm=P)
+    """Mean-field states are product states."""
+    return Moments.of_product_state(sz, m)
 
 
 def order_parameter(sm) -> np.ndarray:
