@@ -6,7 +6,7 @@ import numpy as np
 
 from .errors import InvalidSystemError
 
-__all__ = ["product_state", "has_coherences"]
+__all__ = ["product_state", "has_coherences", "check_times"]
 
 _NAMED = {
     "down": np.diag([1.0, 0.0]).astype(complex),
@@ -50,3 +50,18 @@ def product_state(initial, n: int) -> list:
 def has_coherences(states) -> bool:
     """True when any site has a coherence between down and up (breaks U(1))."""
     return any(abs(m[0, 1]) > 0 or abs(m[1, 0]) > 0 for m in states)
+
+
+def check_times(times, name: str = "times", strictly_increasing: bool = False) -> np.ndarray:
+    """Output times of ``evolve`` (units of 1/Gamma) as a float array, validated.
+
+    Raises :class:`~mpsync.errors.InvalidSystemError` unless ``times`` is a non-empty 1D
+    array of values >= 0 that never decreases (or always increases, if asked).
+    """
+    t = np.atleast_1d(np.asarray(times, dtype=float))
+    steps = np.diff(t)
+    bad_order = np.any(steps <= 0) if strictly_increasing else np.any(steps < 0)
+    if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)) or t[0] < 0 or bad_order:
+        order = "strictly increasing" if strictly_increasing else "increasing"
+        raise InvalidSystemError(f"{name} must be a non-empty {order} 1D array of finite values >= 0")
+    return t

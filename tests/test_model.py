@@ -113,3 +113,13 @@ def test_psd_check_clips_round_off_and_rejects_negatives():
     with pytest.raises(InvalidSystemError, match=r"smallest eigenvalue -2") as exc:
         bad.check_lindblad("method='exact'")
     assert "cumulant" in str(exc.value)
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, 0.5], [-1.0, 0.0], [0.0, np.nan], [[0.0, 1.0]]])
+def test_every_solver_rejects_bad_time_grids(bad):
+    import mpsync
+
+    system = DipoleSystem.all_to_all(2, f_eff=1.0, W=2.0)
+    for method in ("exact", "permutational", "mpo", "meanfield", "cumulant", "trajectories"):
+        with pytest.raises(InvalidSystemError, match="times"):
+            mpsync.evolve(system, bad, method=method)

@@ -80,7 +80,7 @@ from scipy.sparse import linalg as spla
 
 from ..errors import InvalidSystemError, MpsyncError, check_memory
 from ..result import Moments, SteadyState, TimeSeries
-from ..states import has_coherences, product_state
+from ..states import check_times, has_coherences, product_state
 from ._cumulant_eqs import Couplings, LinearisedU1, rhs_full, rhs_u1
 
 __all__ = ["steady_state", "evolve", "two_time_correlations", "pair_correlation",
@@ -239,9 +239,7 @@ def evolve(system, times, initial="down", rtol: float = 1e-8, atol: float = 1e-1
     """
     t0 = time.perf_counter()
     _check_system(system)
-    times = np.asarray(times, float)
-    if times.ndim != 1 or len(times) == 0 or times[0] < 0 or np.any(np.diff(times) < 0):
-        raise InvalidSystemError("times must be a non-empty increasing 1D array starting at or after 0")
+    times = check_times(times)
     n = system.n
     states = product_state(initial, n)
     if u1 is None:

@@ -62,7 +62,7 @@ from scipy.sparse import linalg as spla
 
 from ..errors import InvalidSystemError, NotApplicableError, check_memory, format_bytes
 from ..result import Moments, SteadyState, TimeSeries
-from ..states import has_coherences, product_state
+from ..states import check_times, has_coherences, product_state
 from ._sector import (SectorBasis, assemble, nnz_estimate_full, nnz_estimate_sector, popcount,
                       site_bit, spread_bits)
 
@@ -655,9 +655,7 @@ def evolve(system, times, initial="down", progress: bool = False, space: str = "
     _reject_unknown(options, "evolve")
     if space not in ("auto", "sector", "full"):
         raise InvalidSystemError(f"space must be 'auto', 'sector' or 'full', got {space!r}")
-    times = np.asarray(times, dtype=float)
-    if times.ndim != 1 or times.size == 0 or np.any(np.diff(times) < 0) or times[0] < 0:
-        raise InvalidSystemError("times must be a non-empty increasing array of values >= 0")
+    times = check_times(times)
     n = system.n
     states = product_state(initial, n)
     coh = has_coherences(states)

@@ -40,7 +40,7 @@ from scipy import integrate, optimize
 
 from ..errors import InvalidSystemError
 from ..result import Moments, SteadyState, TimeSeries
-from ..states import product_state
+from ..states import check_times, product_state
 from ._cumulant_eqs import Couplings, rhs_meanfield
 
 __all__ = ["steady_state", "evolve", "analytic_steady_state", "critical_spread", "phase_diagram",
@@ -133,9 +133,7 @@ def evolve(system, times, initial="random", seed=None, rtol: float = 1e-8, atol:
     """
     t0 = time.perf_counter()
     _check(system)
-    times = np.asarray(times, float)
-    if times.ndim != 1 or len(times) == 0 or times[0] < 0 or np.any(np.diff(times) < 0):
-        raise InvalidSystemError("times must be a non-empty increasing 1D array starting at or after 0")
+    times = check_times(times)
     n = system.n
     cp = Couplings(system)
     sz0, m0 = _initial(initial, n, seed)

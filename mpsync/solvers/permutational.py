@@ -49,7 +49,7 @@ from scipy.sparse import linalg as spla
 from ..errors import InvalidSystemError, NotApplicableError, TooLargeError, check_memory
 from ..observables import fit_decay
 from ..result import Moments, SteadyState, TimeSeries
-from ..states import has_coherences, product_state
+from ..states import check_times, has_coherences, product_state
 from ._dicke import Sector, j_values, log_degeneracy, sector_liouvillian
 from ._dicke_site import SiteSpace, spin_matrices
 
@@ -296,13 +296,6 @@ def _propagate(L, x0, times, progress=False, desc=""):
     return out
 
 
-def _check_times(times, name="times"):
-    times = np.atleast_1d(np.asarray(times, float))
-    if times.ndim != 1 or times.size == 0 or times[0] < 0 or np.any(np.diff(times) < 0):
-        raise InvalidSystemError(f"{name} must be a non-empty increasing array of values >= 0")
-    return times
-
-
 @dataclass
 class TwoTimeResult:
     """A steady-state two-time function and its fitted decay.
@@ -375,7 +368,7 @@ def two_time(result_or_system, taus, kind: str = "J", fit: bool = True, progress
     system = res.system
     r = rates(system)
     n = system.n
-    taus = _check_times(taus, "taus")
+    taus = check_times(taus, "taus")
     R, j, m = (res.extras[k] for k in ("populations", "j", "m"))
     parts = {}
     if kind == "J":
@@ -488,7 +481,7 @@ def evolve(system, times, initial="down", progress: bool = False) -> TimeSeries:
     t0 = time.perf_counter()
     rates(system)
     n = system.n
-    times = _check_times(times)
+    times = check_times(times)
     if isinstance(initial, np.ndarray) and initial.shape == (2, 2):
         initial = [initial] * n
     states = product_state(initial, n)

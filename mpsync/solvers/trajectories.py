@@ -65,7 +65,7 @@ from ..errors import InvalidSystemError, NotApplicableError, TooLargeError, chec
 from ..observables import ZQ2_from_correlations, entanglement_witness_bounds, qfi as _qfi_dense
 from ..parallel import default_workers, parallel_map, spawn_seeds
 from ..result import Moments, SteadyState, TimeSeries
-from ..states import has_coherences, product_state
+from ..states import check_times, has_coherences, product_state
 from ._statevector import StateSpace, check_size, moments_of_state, qfi_from_moments
 
 __all__ = ["steady_state", "evolve", "qfi_vs_time", "conditional_qfi", "UNRAVELLINGS"]
@@ -494,9 +494,7 @@ def evolve(system, times, initial="down", ntraj: int = 100, dt: float | None = N
         mean conditional QFI and ``extras["qfi_trajectories"]`` (ntraj, T).
     """
     _check_options(system, unravelling, ntraj, dt)
-    times = np.asarray(times, dtype=float)
-    if times.ndim != 1 or times.size == 0 or np.any(np.diff(times) <= 0) or times[0] < 0:
-        raise InvalidSystemError("times must be a non-empty increasing 1D array starting at or after 0")
+    times = check_times(times, strictly_increasing=True)
     results, info, want_sm = _run(system, times, int(ntraj), seed, unravelling, initial, dt, tol,
                                   executor, workers, progress, series=True, extrapolate=extrapolate)
     sz, sz_se, _ = _mean_se(results, "sz")

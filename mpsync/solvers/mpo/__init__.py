@@ -33,7 +33,7 @@ from autoray import do, to_numpy
 
 from ...errors import InvalidSystemError, MpsyncError, check_memory
 from ...result import Moments, SteadyState, TimeSeries
-from ...states import product_state
+from ...states import check_times, product_state
 from .checkpoint import load_checkpoint, save_checkpoint
 from .tdvp import (TDVP, antihermitian_norm, distance, expand_basis, residual_norm,
                    trace_normalized, zq2_sum)
@@ -497,9 +497,7 @@ def evolve(system, times, initial="down", max_bond: int = 64, cutoff: float = 1e
         ``truncation``, ``antihermitian`` (largest seen), ``mpo_bond_dims``.
     """
     t_start = time.perf_counter()
-    times = np.asarray(times, dtype=float)
-    if times.ndim != 1 or times.size == 0 or np.any(np.diff(times) < 0) or times[0] < 0:
-        raise InvalidSystemError("times must be a non-empty increasing array of values >= 0")
+    times = check_times(times)
     if not dt > 0:
         raise InvalidSystemError(f"dt must be > 0, got {dt}")
     if t_max is not None and times[-1] > t_max + 1e-12:
