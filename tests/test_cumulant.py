@@ -13,7 +13,8 @@ import pytest
 from conftest import random_g, random_psd_f
 from mpsync.model import DipoleSystem
 from mpsync.solvers import cumulant as cu
-from mpsync.solvers._cumulant_eqs import Couplings, LinearisedU1, rhs_u1
+from mpsync.solvers import _cumulant_steady as steady
+from mpsync.solvers._cumulant_eqs import Couplings, rhs_u1
 
 SP = np.array([[0, 0], [1, 0]], complex)
 SM = SP.T.copy()
@@ -135,29 +136,103 @@ def test_sanity_equation(rng):
     np.testing.assert_allclose(Y[0, 1], sz[0] * m[1])
 
 
-def test_linearisation_matches_finite_differences(rng):
-    n = 7
-    s = DipoleSystem.from_matrices(random_psd_f(rng, n), random_g(rng, n, 0.5), W=3.0,
-                                   delta=0.3 * rng.normal(size=n))
-    cp = Couplings(s)
-    sz = rng.uniform(-0.5, 0.5, n)
-    C = 0.05 * (rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n)))
+def _random_point(rng, n, real):
+    sz = rng.uniform(-0.6, 0.6, n)
+    C = 0.05 * rng.normal(size=(n, n))
+    if not real:
+        C = C + 0.05j * rng.normal(size=(n, n))
     C = C + C.conj().T
     np.fill_diagonal(C, 0.5 * (1 + sz))
-    zz = rng.uniform(-0.3, 0.3, (n, n))
-    zz = zz + zz.T
-    dsz = rng.normal(size=n)
-    dC = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
-    dC = dC + dC.conj().T
-    np.fill_diagonal(dC, 0.5 * dsz)
-    dzz = rng.normal(size=(n, n))
-    dzz = dzz + dzz.T
-    lin = LinearisedU1(cp, sz, C, zz)(dsz, dC, dzz)
-    e = 1e-3
-    p = rhs_u1(cp, sz + e * dsz, C + e * dC, zz + e * dzz)
-    mi = rhs_u1(cp, sz - e * dsz, C - e * dC, zz - e * dzz)
-    for a, b, c in zip(lin, p, mi):
-        np.testing.assert_allclose(a, (b - c) / (2 * e), atol=1e-9)
+    return sz, C
+
+
+@pytest.mark.parametrize("real", [True, False])
+def test_reduced_equations_are_the_pair_equations_with_zz_slaved(rng, real):
+    """The steady-state engine solves d sz = d C = 0 with <sz sz> eliminated: its
+    residual equals rhs_u1 at the slaved zz, where d zz / dt vanishes exactly."""
+    n = 9
+    g = np.zeros((n, n)) if real else random_g(rng, n, 0.5)
+    delta = None if real else 0.3 * rng.normal(size=n)
+    s = DipoleSystem.from_matrices(random_psd_f(rng, n), g, W=3.0, delta=delta)
+    cp = Couplings(s)
+    red = steady.ReducedU1(cp)
+    assert red.real is real
+    sz, C = _random_point(rng, n, real)
+    X = red.pack(sz, C)
+    zz = red.zz(X)
+    dsz, dC, dzz = rhs_u1(cp, sz, C, zz)
+    R = red.residual(X)
+    np.testing.assert_allclose(np.diagonal(R).real, dsz, atol=1e-13)
+    off = ~np.eye(n, dtype=bool)
+    np.testing.assert_allclose(R[off], dC[off], atol=1e-13)
+    np.testing.assert_allclose(dzz, 0.0, atol=1e-13)
+    assert np.abs(R - R.conj().T).max() < 1e-14
+
+
+@pytest.mark.parametrize("real", [True, False])
+@pytest.mark.parametrize("shift", [0.0, 0.7])
+def test_reduced_jacobian_matches_finite_differences(rng, real, shift):
+    n = 8
+    g = np.zeros((n, n)) if real else random_g(rng, n, 0.5)
+    delta = None if real else 0.3 * rng.normal(size=n)
+    s = DipoleSystem.from_matrices(random_psd_f(rng, n), g, W=3.0, delta=delta)
+    red = steady.ReducedU1(Couplings(s))
+    X = red.pack(*_random_point(rng, n, real))
+    dsz, dC = _random_point(rng, n, real)
+    dX = red.pack(dsz, dC)
+    jac = red.jacobian(X)
+    jac.shift = shift
+    e = 1e-4
+    fd = (red.residual(X + e * dX) - red.residual(X - e * dX)) / (2 * e) - shift * dX
+    np.testing.assert_allclose(jac(dX), fd, atol=1e-9)
+    jac.single = True     # single-precision product: the loose-forcing variant
+    np.testing.assert_allclose(jac(dX), fd, atol=1e-5 * np.abs(fd).max())
+
+
+def test_preconditioner_inverts_the_lyapunov_operator(rng):
+    """Real equations, <sz> of one sign: the pair block of the preconditioner is the
+    exact inverse of Y -> A Y + Y A^T - shift Y, A = -Q/2 + diag(sz) K."""
+    n = 10
+    s = DipoleSystem.from_matrices(random_psd_f(rng, n), np.zeros((n, n)), W=3.0)
+    red = steady.ReducedU1(Couplings(s))
+    pre = steady.LyapunovPreconditioner(red, floor=0.0)
+    sz = rng.uniform(0.2, 0.8, n)
+    pre.set_sz(sz)
+    pre.set_shift(0.3)
+    assert pre.exact
+    A = -0.5 * red.Q * np.eye(n) + sz[:, None] * red.K
+    assert abs(pre.a_max - np.linalg.eigvals(A).real.max()) < 1e-12
+    R = rng.normal(size=(n, n))
+    R = R + R.T
+    rs = rng.normal(size=n)
+    np.fill_diagonal(R, rs)
+    out = pre(R)
+    # dense reference: (A x 1 + 1 x A - shift) vec Y = vec R_offdiagonal
+    Roff = R - np.diag(rs)
+    L = np.kron(A, np.eye(n)) + np.kron(np.eye(n), A) - 0.3 * np.eye(n * n)
+    Y = np.linalg.solve(L, Roff.ravel()).reshape(n, n)
+    off = ~np.eye(n, dtype=bool)
+    np.testing.assert_allclose(out[off], Y[off], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.diagonal(out), rs / (-red.Q - 0.3))
+    pre.single = True
+    np.testing.assert_allclose(pre(R)[off], Y[off], atol=1e-5 * np.abs(Y).max())
+
+
+def test_continuation_follows_the_growing_mode():
+    """20 x 20 lattice, alpha = 1: without the step cap the continuation converges to
+    the unstable uncorrelated root (Z_Q^2 < 0, collective pair mode growing); the
+    default cap ``ptc_cap / Re a`` follows the growth to the synchronised root, with
+    no restart, and the kick-and-continue restart rescues the uncapped solve."""
+    s = DipoleSystem.power_law((20, 20), 1.0, W=4.0)
+    bad = cu.steady_state(s, ptc_cap=1e9, check_stability=False)
+    assert bad.ZQ2 < 0 and cu.rightmost_pair_rate(s, bad.sz) > 0.2 * (1 + s.W)
+    good = cu.steady_state(s)
+    assert good.diagnostics["restarts"] == 0 and good.diagnostics["residual"] < 1e-8
+    assert good.ZQ2 > 0.04 and good.diagnostics["pair_rate"] < 0
+    rescued = cu.steady_state(s, ptc_cap=1e9)
+    assert rescued.diagnostics["restarts"] >= 1
+    np.testing.assert_allclose(rescued.sz, good.sz, atol=1e-7)
+    assert abs(rescued.ZQ2 - good.ZQ2) < 1e-6
 
 
 def test_steady_state_equals_long_evolution(rng):

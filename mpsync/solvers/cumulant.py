@@ -17,31 +17,30 @@ Variables: <sz_a>, C_ab = <s+_a s-_b> and <sz_a sz_b> (the U(1)-symmetric set,
 evaluation (matrix products with f and g), no N^3 tensors.
 
 Steady state
-    A Newton iteration on the U(1) set. At fixed <sz> the pair equations are
-    linear in C, ``A C + C A^H + R = 0`` with ``A = i delta - Q/2 + diag(sz) K^*``
-    (Q = Gamma + W, K = (f + i g)/2): a Lyapunov equation. Each Newton step is
-    solved by GMRES preconditioned with that Lyapunov operator, inverted in the
-    eigenbasis of A (exactly, through one symmetric eigensolve of
-    |S|^{1/2} K |S|^{1/2}, when g = 0, delta is uniform and <sz> has one sign;
-    otherwise with <sz> replaced by its mean in the eigenbasis of K^*). The
-    Jacobian-vector products are exact (the equations are quadratic) and cost
-    one matrix product; while the Newton forcing term is loose they and the
-    preconditioner run in single precision. Two additions make large lattices
-    (N = 1600-2500) converge: pseudo-transient continuation (each step solves
-    (1/dt - J) dx = F, dt growing as res_old / res_new until the steps are
-    Newton steps), which follows the dynamics onto the attracting root instead
-    of the unstable uncorrelated one, and, optionally (``deflation``), a
-    coarse-space correction of the preconditioner that treats the pair modes of
-    the rightmost eigenvalues of A together with the <sz> patterns they feed
-    exactly (:class:`_CoarseCorrection`). The iteration starts from a short
-    RK4 integration from the ground state, and a root outside the physical
-    range (|sz| <= 1, |C_ab| <= 1/2, |zz| <= 1) or on an unstable branch
-    (:func:`rightmost_pair_rate` > 0.05 Q) is rejected (DESIGN section 7: a root
-    solve started too early converges to the unstable uncorrelated root of a
-    synchronising ensemble): the integration is then continued and Newton
-    restarted. The final residual max|d/dt| is ``diagnostics["residual"]``.
-    Identical all-to-all dipoles reduce exactly to three equations
-    (:func:`symmetric_moments`, any N).
+    A Newton iteration on the U(1) set (:mod:`mpsync.solvers._cumulant_steady`).
+    <sz_a sz_b> is eliminated exactly (its equation is linear in it with the
+    constant rate -2Q), leaving <sz> and C in one N x N matrix. At fixed <sz>
+    the pair equations are linear in C, ``A C + C A^H + R = 0`` with
+    ``A = i delta - Q/2 + diag(sz) K^*`` (Q = Gamma + W, K = (f + i g)/2): a
+    Lyapunov equation. Each Newton step is solved by GMRES preconditioned with
+    that Lyapunov operator, inverted in the eigenbasis of A (exactly, through
+    one symmetric eigensolve of |S|^{1/2} K |S|^{1/2}, when g = 0, delta is
+    uniform and <sz> has one sign; otherwise with <sz> replaced by its mean in
+    the eigenbasis of K^*). The Jacobian-vector products are exact (the
+    equations are quadratic) and cost one matrix product; while the Newton
+    forcing term is loose they and the preconditioner run in single precision.
+    The iteration starts from the ground state as pseudo-transient continuation
+    (each step solves (1/dt - J) dx = F, an implicit Euler step, with dt
+    growing as res_old / res_new until the steps are Newton steps), which
+    follows the dynamics onto the attracting root. While the collective pair
+    mode grows (rightmost Re a > 0) dt is capped at ``ptc_cap / Re a``: a longer
+    implicit step would project that mode out and land on the unstable
+    uncorrelated root of a synchronising ensemble (DESIGN section 7). A root
+    outside the physical range (|sz| <= 1, |C_ab| <= 1/2, |zz| <= 1) or on an
+    unstable branch (:func:`rightmost_pair_rate` > 0.05 Q) is rejected, kicked
+    along its growing pair mode and continued. The final residual max|d/dt|
+    is ``diagnostics["residual"]``. Identical all-to-all dipoles reduce
+    exactly to three equations (:func:`symmetric_moments`, any N).
 
 Accuracy (measured in ``tests/test_cumulant.py``)
     * Where it agrees: g = 0 and W above threshold. N = 5, random positive f vs
@@ -76,12 +75,12 @@ import time
 
 import numpy as np
 from scipy import integrate
-from scipy.sparse import linalg as spla
 
 from ..errors import InvalidSystemError, MpsyncError, check_memory
 from ..result import Moments, SteadyState, TimeSeries
 from ..states import check_times, has_coherences, product_state
-from ._cumulant_eqs import Couplings, LinearisedU1, rhs_full, rhs_u1
+from . import _cumulant_steady as _steady
+from ._cumulant_eqs import Couplings, rhs_full, rhs_u1
 
 __all__ = ["steady_state", "evolve", "two_time_correlations", "pair_correlation",
            "fit_pair_spectra", "fig3b_histogram_data", "fig_s2_data", "symmetric_moments",
@@ -95,73 +94,21 @@ class ConvergenceError(MpsyncError, RuntimeError):
 
 
 # ---------------------------------------------------------------------------- memory
-def estimate_memory(n: int, krylov: int = 20, complex_: bool = True) -> float:
-    """Peak bytes of the steady-state solve: O(N^2) (a few dozen N x N arrays)."""
+def estimate_memory(n: int, krylov: int | None = 15, complex_: bool = True) -> float:
+    """Peak bytes of the steady-state solve: O(N^2) (about krylov + 20 N x N arrays).
+
+    With ``krylov=None``: :func:`evolve` (the integrator's ~13 stages of
+    2 N^2 complex numbers).
+    """
+    if krylov is None:
+        return float(n) ** 2 * 16 * 36
     per = 16 if complex_ else 8
-    return float(n) ** 2 * per * (36 + 2 * krylov)   # + the coarse space (6 vectors)
+    return float(n) ** 2 * per * (24 + krylov)
 
 
 def _check_system(system):
     if system.n < 2:
         raise InvalidSystemError("the cumulant expansion needs N >= 2 dipoles; use method='exact' for one")
-
-
-# ---------------------------------------------------------------------------- packing
-class _Packer:
-    """Pack (sz, C, zz) into one real vector, full N x N storage.
-
-    Full storage (not triangles) keeps packing a reshape; the diagonal entries
-    of C and zz in the vector are ignored (C_aa = (1 + sz_a)/2, zz_aa = 1) and
-    kept at zero in residuals, so the Newton system stays consistent.
-    """
-
-    def __init__(self, n, real):
-        self.n = n
-        self.real = real
-        self.nc = n * n * (1 if real else 2)
-
-    @property
-    def size(self):
-        return self.n + self.nc + self.n * self.n
-
-    def pack(self, sz, C, zz, residual=False):
-        n = self.n
-        x = np.empty(self.size)
-        x[:n] = sz
-        c = x[n:n + self.nc]
-        if self.real:
-            c[:] = np.real(C).ravel()
-        else:
-            c[:] = np.ascontiguousarray(C, dtype=complex).view(float).ravel()
-        z = x[n + self.nc:]
-        z[:] = np.asarray(zz, float).ravel()
-        # diagonal slots are not variables
-        step = n + 1
-        if self.real:
-            c[::step] = 0.0
-        else:
-            cv = c.reshape(n * n, 2)
-            cv[::step] = 0.0
-        z[::step] = 0.0
-        return x
-
-    def unpack(self, x, residual=False):
-        n = self.n
-        sz = x[:n].copy()
-        c = x[n:n + self.nc]
-        if self.real:
-            C = c.reshape(n, n).copy()
-        else:
-            C = c.view(complex).reshape(n, n).copy()
-        zz = x[n + self.nc:].reshape(n, n).copy()
-        idx = np.diag_indices(n)
-        if residual:
-            C[idx] = 0.5 * sz
-            zz[idx] = 0.0
-        else:
-            C[idx] = 0.5 * (1.0 + sz)
-            zz[idx] = 1.0
-        return sz, C, zz
 
 
 def rhs(system_or_couplings, sz, C, zz, m=None, Y=None, P=None):
@@ -244,7 +191,7 @@ def evolve(system, times, initial="down", rtol: float = 1e-8, atol: float = 1e-1
     states = product_state(initial, n)
     if u1 is None:
         u1 = not has_coherences(states)
-    check_memory(estimate_memory(n, krylov=0) * (1 if u1 else 2), f"N={n} cumulant evolution")
+    check_memory(estimate_memory(n, krylov=None) * (1 if u1 else 2), f"N={n} cumulant evolution")
     cp = Couplings(system)
     sz0, m0, C0, zz0, Y0, P0 = _initial_variables(states)
     bar = _bar(progress, float(times[-1]))
@@ -325,305 +272,16 @@ def _tick(bar, t):
 
 
 # ---------------------------------------------------------------------------- steady state
-class _Preconditioner:
-    """Approximate inverse of the Jacobian built on the Lyapunov structure.
+def steady_state(system, tol: float = 1e-8, maxiter: int = 40, krylov: int = 15,
+                 max_restarts: int = 4, floor: float = 0.05, check_stability: bool = True,
+                 stability_threshold: float = 0.05, symmetric="auto", ptc_dt="auto",
+                 ptc_cap: float = 0.45, x0=None, progress: bool = False):
+    r"""Steady state of the second-order cumulant equations.
 
-    C-block: the pair equations at fixed <sz> read A X + X A^H + R with
-    A = i delta - Q/2 + diag(sz) K^*. For real equations (g = 0, uniform delta)
-    and <sz> of one sign, A = -Q/2 + sign * S^{1/2} (S^{1/2} K S^{1/2}) S^{-1/2}
-    (S = |diag(sz)|) is diagonalised exactly by one symmetric eigensolve, so
-    the inverse Lyapunov operator is exact but for the diagonal constraint and
-    the sz/zz couplings. Otherwise <sz> is replaced by its mean and the
-    eigenbasis of K^* (computed once) is used. sz-block: -Q; zz-block: -2Q.
-    Denominators a_i + a_j^* are kept <= -floor * Q (the collective mode is
-    marginal at the root).
-    """
-
-    def __init__(self, cp: Couplings, packer: _Packer, floor: float = 0.05):
-        self.cp = cp
-        self.packer = packer
-        self.floor = floor
-        self._base = None
-        self.single = False
-        self.sz_used = None
-        self.exact = False
-        self.shift = 0.0
-
-    @property
-    def base(self):
-        """Eigen-decomposition of K^* (only needed when the exact form does not apply)."""
-        if self._base is None:
-            cp = self.cp
-            if not cp.has_g:
-                lam, V = np.linalg.eigh(np.real(cp.K))
-                self._base = (V, V.T, lam)
-            else:
-                lam, V = np.linalg.eig(cp.Kc)
-                self._base = (V, np.linalg.inv(V), lam)
-        return self._base
-
-    def _install(self, V, Vi, a):
-        cp = self.cp
-        self.V, self.Vi = V, Vi
-        self.a = np.asarray(a)
-        self.ViH = Vi.conj().T
-        self.VH = V.conj().T
-        if cp.real:
-            a = np.real(a)
-            self.den_raw = a[:, None] + a[None, :]
-        else:
-            self.den_raw = a[:, None] + np.conj(a)[None, :]
-        c32 = np.float32 if np.isrealobj(V) and np.isrealobj(self.den_raw) else np.complex64
-        self.V32, self.Vi32 = V.astype(c32), Vi.astype(c32)
-        self.ViH32, self.VH32 = self.ViH.astype(c32), self.VH.astype(c32)
-        self.dtype32 = c32
-        self._set_den()
-
-    def _set_den(self):
-        # pseudo-transient shift 1/dt: the operator is J - 1/dt, every denominator moves left
-        fl = -self.floor * self.cp.Q
-        if np.isrealobj(self.den_raw):
-            den = np.minimum(self.den_raw - self.shift, fl)
-        else:
-            den = np.minimum(self.den_raw.real - self.shift, fl) + 1j * self.den_raw.imag
-        self.inv_den = 1.0 / den
-        self.inv_den32 = self.inv_den.astype(self.dtype32)
-
-    def set_shift(self, shift):
-        shift = float(shift)
-        if shift != self.shift:
-            self.shift = shift
-            if self.sz_used is not None:
-                self._set_den()
-
-    def set_sz(self, sz, exact=True):
-        """Rebuild for the current <sz> (a symmetric eigensolve when ``exact``)."""
-        cp = self.cp
-        sz = np.asarray(sz, float)
-        self.sz_used = sz.copy()
-        if exact and cp.real and (np.all(sz > 1e-3) or np.all(sz < -1e-3)):
-            sign = 1.0 if sz[0] > 0 else -1.0
-            r = np.sqrt(np.abs(sz))
-            lam, U = np.linalg.eigh(r[:, None] * cp.K * r[None, :])
-            self.exact = True
-            self._install(r[:, None] * U, (U / r[:, None]).T, -0.5 * cp.Q + sign * lam)
-            return
-        V, Vi, lam = self.base
-        self.exact = False
-        self._install(V, Vi, 1j * np.mean(cp.delta) - 0.5 * cp.Q + float(np.mean(sz)) * lam)
-
-    def maybe_update(self, sz, tol=0.02):
-        if self.sz_used is None or np.max(np.abs(sz - self.sz_used)) > tol:
-            self.set_sz(sz)
-
-    def solve_C(self, R):
-        if self.single:
-            # a preconditioner only has to be approximate: single precision halves
-            # the cost of its four matrix products (used while the Newton forcing
-            # term is loose, see _newton)
-            Rt = self.Vi32 @ R.astype(self.dtype32) @ self.ViH32
-            X = self.V32 @ (Rt * self.inv_den32) @ self.VH32
-        else:
-            Rt = self.Vi @ R @ self.ViH
-            X = self.V @ (Rt * self.inv_den) @ self.VH
-        return np.real(X) if self.cp.real else X.astype(np.complex128)
-
-    def __call__(self, r):
-        p = self.packer
-        rsz, rC, rzz = p.unpack(r, residual=True)
-        np.fill_diagonal(rC, 0.0)
-        X = self.solve_C(rC)
-        return p.pack(rsz / (-self.cp.Q - self.shift), X, rzz / (-2.0 * self.cp.Q - self.shift))
-
-
-class _CoarseCorrection:
-    """Exact Galerkin solve on the near-marginal subspace, around ``M0``.
-
-    The Lyapunov preconditioner M0 clips the near-marginal denominators
-    a_i + a_j^* at -floor Q and leaves out how those collective pair modes
-    drive <sz> (and <sz> their growth rate) -- the laser-like gain-clamping
-    loop that makes the steady state. On a large lattice GMRES(15) then
-    stagnates. Here Z (orthonormal, a few dozen columns) spans the pair modes
-    v_i v_j^H of the ``n_modes`` rightmost eigenvalues a_i of A together with
-    the <sz> patterns they feed (uniform and |v_i|^2), E = Z^T J Z is formed
-    with len(Z) Jacobian products, and
-
-        P r = M0 (r - J Z E^{-1} Z^T r) + Z E^{-1} Z^T r
-
-    (the "A-DEF2" deflation preconditioner): P J = 1 on span(Z), M0 elsewhere.
-    One extra cost per application: two skinny products with Z and J Z
-    (stored in single precision; they only shape the preconditioner).
-    """
-
-    def __init__(self, pre: _Preconditioner, jv, n_modes: int):
-        packer, cp = pre.packer, pre.cp
-        n = packer.n
-        # rightmost modes of A: the largest Re a_i (denominator 1 / (2 Re a_i) ~ most negative)
-        order = np.argsort(-np.real(pre.a))[:n_modes]
-        V = pre.V[:, order]
-        cols = []
-        zero_n = np.zeros(n)
-        zero_nn = np.zeros((n, n))
-        for i in range(len(order)):
-            for j in range(i, len(order)):
-                X = np.outer(V[:, i], np.conj(V[:, j]))
-                if cp.real:
-                    cols.append(packer.pack(zero_n, np.real(X + X.T), zero_nn))
-                else:
-                    cols.append(packer.pack(zero_n, X + X.conj().T, zero_nn))
-                    if i != j:
-                        cols.append(packer.pack(zero_n, 1j * (X - X.conj().T), zero_nn))
-        cols.append(packer.pack(np.ones(n), zero_nn, zero_nn))
-        for i in range(len(order)):
-            cols.append(packer.pack(np.abs(V[:, i]) ** 2, zero_nn, zero_nn))
-        Z = []
-        for c in cols:   # modified Gram-Schmidt; drop dependent columns
-            for q in Z:
-                c -= (q @ c) * q
-            nrm = np.linalg.norm(c)
-            if nrm > 1e-8:
-                Z.append(c / nrm)
-        JZ = [jv(q) for q in Z]
-        E = np.array([[q @ w for w in JZ] for q in Z])
-        self.Einv = np.linalg.pinv(E, rcond=1e-10)
-        self.Z = np.array(Z, dtype=np.float32)
-        self.JZ = np.array(JZ, dtype=np.float32)
-        self.size = len(Z)
-
-    def __call__(self, M0, r):
-        y = self.Einv @ (self.Z @ r.astype(np.float32)).astype(float)
-        rr = r - (y.astype(np.float32) @ self.JZ).astype(float)
-        return M0(rr) + (y.astype(np.float32) @ self.Z).astype(float)
-
-
-def _residual_fn(cp, packer):
-    def F(x):
-        sz, C, zz = packer.unpack(x)
-        dsz, dC, dzz = rhs_u1(cp, sz, C, zz)
-        return packer.pack(dsz, dC, dzz)
-    return F
-
-
-def _is_physical(sz, C, zz, tol=1e-6):
-    """DESIGN section 7: reject roots with |sz| > 1, |C_ab| > 1/2 or |zz| > 1."""
-    n = len(sz)
-    off = ~np.eye(n, dtype=bool)
-    return bool(np.all(np.abs(sz) <= 1 + tol) and np.all(np.abs(C[off]) <= 0.5 + tol)
-                and np.all(np.abs(zz[off]) <= 1 + tol))
-
-
-def _integrate_u1(cp, packer, x0, t_span, h):
-    """Fixed-step RK4 from x0 over t_span (a cheap seed, not an accurate solution).
-
-    ``h`` is below the explicit stability limit 2.8 / |lambda_max| of the
-    linearised equations, so the seed stays in the physical region.
-    """
-    F = _residual_fn(cp, packer)
-    steps = max(1, int(np.ceil(t_span / h)))
-    h = t_span / steps
-    x = x0
-    for _ in range(steps):
-        k1 = F(x)
-        k2 = F(x + 0.5 * h * k1)
-        k3 = F(x + 0.5 * h * k2)
-        k4 = F(x + h * k3)
-        x = x + (h / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
-    return x, 4 * steps
-
-
-def _newton(cp, packer, F, x, M, tol, maxiter, krylov, log, report=None, deflate=0, dt0=None):
-    """Newton-GMRES; J v from the exact linearisation (one matrix product).
-
-    With ``dt0`` it is pseudo-transient continuation (Kelley & Keyes 1998): each
-    step solves (1/dt - J) dx = F, an implicit Euler step of the moment
-    equations, with dt growing as res_old / res_new (switched evolution
-    relaxation) until it is a Newton step. Far from the root it follows the
-    dynamics, so it lands on the attracting root rather than on the unstable
-    uncorrelated branch that plain Newton from an early seed finds on large
-    lattices, and the shifted operator is well conditioned for GMRES.
-    """
-    t_start = time.perf_counter()
-    fx = F(x)
-    res = np.max(np.abs(fx))
-    nfev = 1
-    nkrylov = 0
-    dt = dt0
-    n = packer.n
-    for it in range(maxiter):
-        if res <= tol:
-            break
-        # forcing: loose far away; near the root no tighter than needed to reach tol
-        # in one (quadratically convergent) step, with a 10x margin
-        eta = min(1e-2, max(res, 0.01 * tol / res, 1e-10))
-        # close to the root the pseudo-time term only slows the quadratic convergence
-        shift = 0.0 if dt is None or dt > 1e6 or res < 1e-6 else 1.0 / dt
-        lin = LinearisedU1(cp, *packer.unpack(x), single=eta > 1e-5)
-        M.pre.maybe_update(x[:n])
-        M.pre.set_shift(shift)
-
-        def jv(v):
-            dsz, dC, dzz = packer.unpack(v, residual=True)
-            out = packer.pack(*lin(dsz, dC, dzz))
-            if shift:
-                out -= shift * v
-            return out
-
-        J = spla.LinearOperator((x.size, x.size), matvec=jv, dtype=float)
-        count = [0]
-
-        def cb(_):
-            count[0] += 1
-
-        M.pre.single = eta > 1e-5
-        Mk = M
-        if deflate:
-            coarse = _CoarseCorrection(M.pre, jv, deflate)
-            nkrylov += coarse.size
-            Mk = spla.LinearOperator(M.shape, matvec=lambda r: coarse(M.pre, r), dtype=float)
-        dx, info = spla.gmres(J, -fx, M=Mk, rtol=eta, atol=0.0, restart=krylov, maxiter=20,
-                              callback=cb, callback_type="pr_norm")
-        nkrylov += count[0]
-        if dt is not None and not shift:
-            dt *= 10.0
-        if shift:
-            xn = x + dx
-            fn = F(xn)
-            nfev += 1
-            rn = np.max(np.abs(fn))
-            sz_n, C_n, zz_n = packer.unpack(xn)
-            if rn > 10.0 * res or not _is_physical(sz_n, C_n, zz_n, tol=1e-3):
-                dt *= 0.25       # too bold: retry from x with a shorter step
-                lam = 0.0
-            else:
-                dt *= min(res / max(rn, 1e-300), 10.0)
-                lam = 1.0
-                x, fx, res = xn, fn, rn
-        else:
-            lam = 1.0
-            for _ in range(12):
-                xn = x + lam * dx
-                fn = F(xn)
-                nfev += 1
-                rn = np.max(np.abs(fn))
-                if rn < res or rn <= tol:
-                    break
-                lam *= 0.5
-            x, fx, res = xn, fn, rn
-        log.append(float(res))
-        if report is not None:
-            report(f"Newton {it + 1}: residual {res:.3e}, GMRES {count[0]}, step {lam:g}"
-                   + (f", dt {1.0 / shift:.3g}" if shift else "")
-                   + f", {time.perf_counter() - t_start:.1f} s")
-    M.pre.set_shift(0.0)
-    return x, res, nfev, nkrylov
-
-
-def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | None = None,
-                 krylov: int = 15, max_restarts: int = 6, floor: float = 0.05,
-                 check_stability: bool = True, stability_threshold: float = 0.05,
-                 symmetric="auto", deflation: int = 0, ptc_dt="auto",
-                 x0=None, progress: bool = False):
-    """Steady state of the second-order cumulant equations.
+    Solves d<sz>/dt = dC/dt = d<sz sz>/dt = 0 (the U(1) set; Gamma = 1 units) by
+    Newton-GMRES with pseudo-transient continuation on the equations with
+    <sz sz> eliminated exactly (:mod:`mpsync.solvers._cumulant_steady`), from
+    the ground state.
 
     Parameters
     ----------
@@ -632,48 +290,45 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | N
     tol : float
         Target residual max |d/dt| of the moment equations (units of Gamma).
     maxiter : int
-        Newton iterations per attempt.
-    t_init : float, optional
-        Length (1/Gamma) of the time integration from the ground state that
-        seeds Newton; default ``4 / (Gamma + W)``. Doubled on every restart.
+        Newton (pseudo-time) steps per attempt.
     krylov : int
-        GMRES restart length (memory: ``krylov`` vectors of ~1.5 N^2 floats).
+        GMRES restart length (memory: ``krylov`` vectors of N^2 numbers).
     max_restarts : int
-        How often an unphysical or unstable root may be rejected.
+        How often an unphysical or unstable root may be rejected (each time
+        the state is kicked along the unstable pair mode and continued).
     floor : float
         Regularisation of the Lyapunov preconditioner (fraction of Q).
     check_stability : bool
         Reject roots on an unstable branch: the rightmost eigenvalue a of
         A = i delta - Q/2 + diag(sz) K^* must satisfy Re a <= threshold * Q
-        (:func:`rightmost_pair_rate`); a rejected root triggers a longer seed.
+        (:func:`rightmost_pair_rate`).
     stability_threshold : float
-        The threshold above (physical roots: Re a / Q <~ 0; unstable ones ~ 0.5-1).
+        The threshold above (physical roots: Re a / Q <~ 0; unstable ones ~ 0.1-1).
     symmetric : "auto", bool
         For identical all-to-all dipoles (``system.is_permutation_symmetric``)
         solve the three reduced equations of :func:`symmetric_moments` instead
         of the N x N ones (``"auto"``: whenever the system is symmetric).
-    deflation : int
-        Number of rightmost modes of A whose pair modes (and the <sz> patterns
-        |v_i|^2 plus the uniform one) form the coarse space solved exactly in
-        the preconditioner; 0 switches it off. Costs ~deflation^2 / 2 + deflation + 1
-        Jacobian products per Newton step. Off by default: measured with the
-        continuation below it did not pay (40 x 40: 75 s with 2 modes, 57 s without).
     ptc_dt : "auto", float or None
-        First pseudo-time step (1/Gamma) of the pseudo-transient continuation;
-        ``"auto"``: 2.5 / (Gamma + W) from the ground-state seed, plain Newton
-        when ``x0`` is given; ``None``: plain damped Newton (may converge to the
-        unstable root and then rely on the restarts below).
+        First pseudo-time step (1/Gamma); ``"auto"``: 2.5 / (Gamma + W) from the
+        ground state, plain Newton when ``x0`` is given; ``None``: plain damped
+        Newton (may converge to the unstable root and then rely on the
+        restarts).
+    ptc_cap : float
+        While the collective pair mode grows (rightmost Re a > 0.01 Q) the pseudo-time
+        step is capped at ``ptc_cap / Re a``, so the continuation follows the
+        growth of the mode instead of converging to the unstable uncorrelated root.
     x0 : SteadyState, optional
         A previous solution to start from (e.g. in a sweep over W).
     progress : bool
-        Report each stage (seed, Newton steps with residual and GMRES count,
-        stability check) through ``tqdm.write``.
+        Report each Newton step (residual, GMRES iterations, pseudo-time step,
+        rightmost pair rate) and the stability check through ``tqdm.write``.
 
     Returns
     -------
     SteadyState
-        ``diagnostics``: ``seconds``, ``residual`` (max |d/dt|), ``newton_log``,
-        ``nfev``, ``krylov_iterations``, ``restarts``, ``t_init``.
+        ``diagnostics``: ``seconds``, ``residual`` (max |d/dt| of <sz> and C; the
+        <sz sz> equation holds exactly), ``newton_log``, ``nfev``,
+        ``krylov_iterations``, ``restarts``, ``pair_rate``.
 
     Examples
     --------
@@ -703,65 +358,51 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 30, t_init: float | N
     cp = Couplings(system)
     check_memory(estimate_memory(n, krylov, not cp.real), f"N={n} cumulant steady state",
                  "method='meanfield'")
-    packer = _Packer(n, cp.real)
-    F = _residual_fn(cp, packer)
     report = None
     if progress:
         from tqdm.auto import tqdm
         report = tqdm.write
-    pre = _Preconditioner(cp, packer, floor=floor)
-    M = spla.LinearOperator((packer.size, packer.size), matvec=pre, dtype=float)
-    M.pre = pre
-    # RK4 step for the seed: |lambda| h <~ 2 for the fastest rate 2Q + 2 rho(K)
-    rho = float(np.max(np.abs(cp.K).sum(axis=1))) + 0.5 * float(np.ptp(cp.delta))  # Gershgorin
-    h = 2.0 / (2.0 * cp.Q + 2.0 * rho)
-
+    red = _steady.ReducedU1(cp)
+    pre = _steady.LyapunovPreconditioner(red, floor=floor)
     if x0 is not None:
         m = x0.moments
-        x = packer.pack(m.sz, m.correlations if not cp.real else np.real(m.correlations), m.zz)
-        t_span = 0.0
+        X = red.pack(m.sz, m.correlations)
     else:
-        sz, _, C, zz, _, _ = _initial_variables(product_state("down", n))
-        x = packer.pack(sz, C if not cp.real else np.real(C), zz)
-        t_span = 2.0 / cp.Q if t_init is None else float(t_init)
-    dt0 = (2.5 / cp.Q if x0 is None else None) if ptc_dt == "auto" else ptc_dt
-    nfev_total = 0
-    nkrylov = 0
+        X = red.pack(-np.ones(n), np.zeros((n, n)))
+    dt = (2.5 / cp.Q if x0 is None else None) if ptc_dt == "auto" else ptc_dt
+    nfev = nkrylov = restarts = 0
     rate = float("nan")
     log: list = []
-    restarts = 0
-    t_done = 0.0
     while True:
-        if t_span > 0:
-            x, nf = _integrate_u1(cp, packer, x, t_span, h)
-            nfev_total += nf
-            t_done += t_span
-            if report:
-                report(f"seed: RK4 to t = {t_done:.3g} ({nf} evaluations), {time.perf_counter() - t0:.1f} s")
-        pre.set_sz(x[:n])
-        xr, res, nf, nk = _newton(cp, packer, F, x.copy(), M, tol, maxiter, krylov, log, report,
-                                  deflate=deflation, dt0=dt0)
+        X, res, nf, nk = _steady.newton_ptc(red, X, pre, tol, maxiter, krylov, dt, ptc_cap, log, report)
+        nfev += nf
         nkrylov += nk
-        nfev_total += nf
-        sz, C, zz = packer.unpack(xr)
-        ok = res <= max(tol * 1e3, 1e-8) and _is_physical(sz, C, zz)
+        sz, C = red.split(X)
+        zz = red.zz(X)
+        ok = res <= max(tol * 1e3, 1e-8) and _steady.is_physical(sz, C, zz)
+        vec = None
         if ok and check_stability:
-            ok, rate = _is_stable(cp, sz, stability_threshold)
+            rate, vec = _steady.rightmost_mode(cp, sz, vectors=True)
+            ok = rate <= stability_threshold * cp.Q
             if report:
                 report(f"stability: max Re a / Q = {rate / cp.Q:.3g} -> {'accept' if ok else 'reject'}, "
                        f"{time.perf_counter() - t0:.1f} s")
         if ok or restarts >= max_restarts:
             break
         restarts += 1
-        t_span = 4.0 * max(t_done, 2.0 / cp.Q)
+        if vec is None:          # not converged or unphysical: start over from the ground state
+            X = red.pack(-np.ones(n), np.zeros((n, n)))
+        else:                    # an unstable root: push along the growing pair mode
+            X = _steady.kick(red, X, vec)
+        dt = 0.5 * (ptc_dt if isinstance(ptc_dt, float) else 2.5 / cp.Q) / restarts
+        ptc_cap = 0.5 * ptc_cap
     if not ok:
         raise ConvergenceError(
-            f"the cumulant steady-state iteration found no physical root (residual {res:.3g} after "
-            f"{restarts} restarts, integration time {t_done:g}); try a larger t_init or "
-            "evolve(..., method='cumulant') to long times")
+            f"the cumulant steady-state iteration found no stable physical root (residual {res:.3g} "
+            f"after {restarts} restarts); try evolve(..., method='cumulant') to long times")
     diag = {"seconds": time.perf_counter() - t0, "residual": float(res), "newton_log": log,
-            "nfev": nfev_total, "krylov_iterations": nkrylov, "restarts": restarts, "t_init": t_done, "n_variables": packer.size, "symmetric": False,
-            "pair_rate": rate,
+            "nfev": nfev, "krylov_iterations": nkrylov, "restarts": restarts,
+            "n_variables": red.size, "symmetric": False, "pair_rate": rate,
             "real_arithmetic": cp.real}
     return SteadyState(system, Moments(sz, C, zz), METHOD, diag)
 
@@ -776,26 +417,7 @@ def rightmost_pair_rate(system_or_couplings, sz) -> float:
     (marginal collective mode, exactly 0 in mean field).
     """
     cp = system_or_couplings if isinstance(system_or_couplings, Couplings) else Couplings(system_or_couplings)
-    sz = np.asarray(sz, float)
-    diag = 1j * cp.delta - 0.5 * cp.Q
-    n = cp.n
-    if n <= 200:
-        A = sz[:, None] * cp.Kc + np.diag(diag)
-        return float(np.max(np.linalg.eigvals(A).real))
-    op = spla.LinearOperator((n, n), matvec=lambda v: diag * v + sz * (cp.Kc @ v),
-                             dtype=complex)
-    try:
-        val = spla.eigs(op, k=1, which="LR", tol=1e-6, ncv=40, maxiter=2000,
-                        return_eigenvectors=False)
-        return float(np.max(val.real))
-    except spla.ArpackNoConvergence:
-        A = sz[:, None] * cp.Kc + np.diag(diag)
-        return float(np.max(np.linalg.eigvals(A).real))
-
-
-def _is_stable(cp, sz, threshold):
-    rate = rightmost_pair_rate(cp, sz)
-    return rate <= threshold * cp.Q, rate
+    return _steady.rightmost_mode(cp, sz)
 
 
 # ---------------------------------------------------------------------------- two-time functions
