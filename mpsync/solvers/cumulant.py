@@ -340,6 +340,12 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 40, krylov: int = 15,
     """
     t0 = time.perf_counter()
     _check_system(system)
+    for name, value, ok in (("tol", tol, tol > 0), ("maxiter", maxiter, maxiter >= 1),
+                            ("krylov", krylov, krylov >= 1), ("floor", floor, floor >= 0),
+                            ("ptc_cap", ptc_cap, ptc_cap > 0), ("max_restarts", max_restarts, max_restarts >= 0),
+                            ("ptc_dt", ptc_dt, ptc_dt in ("auto", None) or (np.isscalar(ptc_dt) and ptc_dt > 0))):
+        if not ok:
+            raise InvalidSystemError(f"cumulant steady_state: {name} = {value!r} is out of range")
     n = system.n
     if symmetric is True or (symmetric == "auto" and system.is_permutation_symmetric and x0 is None):
         if not system.is_permutation_symmetric:
@@ -394,7 +400,7 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 40, krylov: int = 15,
             X = red.pack(-np.ones(n), np.zeros((n, n)))
         else:                    # an unstable root: push along the growing pair mode
             X = _steady.kick(red, X, vec)
-        dt = 0.5 * (ptc_dt if isinstance(ptc_dt, float) else 2.5 / cp.Q) / restarts
+        dt = 0.5 * (2.5 / cp.Q if ptc_dt in ("auto", None) else float(ptc_dt)) / restarts
         ptc_cap = 0.5 * ptc_cap
     if not ok:
         raise ConvergenceError(
