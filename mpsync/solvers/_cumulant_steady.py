@@ -87,7 +87,6 @@ class ReducedU1:
         self.ffQ = cp.f * cp.f / (2.0 * cp.Q)
         # (i delta_c - Q/2), a row scaling of C
         self.row_rate = (1j * cp.delta - 0.5 * cp.Q) if not cp.uniform_delta else None
-        self._Kc32 = None
 
     # ------------------------------------------------------------------ layout
     @property
@@ -118,18 +117,12 @@ class ReducedU1:
         np.fill_diagonal(C, 0.5 * (1.0 + sz))
         return sz, C
 
-    @property
-    def Kc32(self):
-        if self._Kc32 is None:
-            self._Kc32 = self.Kc.astype(np.float32 if self.real else np.complex64)
-        return self._Kc32
-
     # ------------------------------------------------------------------ equations
-    def _parts(self, sz, C):
+    def _rows(self, C):
+        """v_c = sum_a K_ca C_ca and Re w_cd = Re(v_c - K_cd C_cd)."""
         KC = self.K * C
         v = KC.sum(axis=1)
-        w = np.real(v)[:, None] - np.real(KC)      # Re w_cd
-        return self.Kc @ C, v, w
+        return v, np.real(v)[:, None] - np.real(KC)
 
     def residual(self, X, keep: bool = False):
         """R(X): d/dt of (sz, C) with zz slaved; diagonal d<sz>/dt.
@@ -137,7 +130,8 @@ class ReducedU1:
         With ``keep`` the intermediate products are stored for :meth:`jacobian`.
         """
         sz, C = self.split(X)
-        KhC, v, w = self._parts(sz, C)
+        v, w = self._rows(C)
+        KhC = self.Kc @ C
         f, Q, D = self.f, self.Q, self.D
         P = sz[:, None] * KhC
         P += f * ((D / (4.0 * Q)) * sz[:, None] - (w * sz[None, :]) / Q - 0.25 * np.outer(sz, sz))
@@ -155,7 +149,7 @@ class ReducedU1:
     def zz(self, X):
         """<sz_c sz_d> slaved to (sz, C) (diagonal 1)."""
         sz, C = self.split(X)
-        _, _, w = self._parts(sz, C)
+        _, w = self._rows(C)
         B = w * sz[None, :]
         zz = (self.D * (sz[:, None] + sz[None, :]) + 4.0 * self.f * np.real(C) - 4.0 * (B + B.T)) / (2.0 * self.Q)
         np.fill_diagonal(zz, 1.0)
@@ -202,7 +196,7 @@ class Jacobian:
         dv = np.einsum("ij,ij->i", K, dX)
         dvr = np.real(dv)
         if self.single:
-            KdX = red.Kc32 @ dX.astype(red.Kc32.dtype)
+            KdX = red.cp.single_precision_Kc() @ dX.astype(np.float32 if red.real else np.complex64)
         else:
             KdX = red.Kc @ dX
         P, T = self._P, self._T
@@ -285,7 +279,6 @@ class LyapunovPreconditioner:
             a = 1j * np.mean(cp.delta) - 0.5 * cp.Q + float(np.mean(sz)) * lam
             self.exact = False
         self.a_max = float(np.max(np.real(a)))
-        self.top = int(np.argmax(np.real(a)))
         self.V, self.Vi, self.a = V, Vi, a
         self.ViH, self.VH = Vi.conj().T, V.conj().T
         c32 = np.float32 if np.isrealobj(V) else np.complex64
