@@ -13,6 +13,9 @@ __all__ = [
     "InvalidSystemError",
     "NotApplicableError",
     "TooLargeError",
+    "InvalidOptionError",
+    "ConvergenceError",
+    "ConvergenceWarning",
     "available_memory_bytes",
     "check_memory",
     "format_bytes",
@@ -33,6 +36,21 @@ class NotApplicableError(MpsyncError, ValueError):
 
 class TooLargeError(MpsyncError, MemoryError):
     """The estimated memory of a computation exceeds what is available."""
+
+
+class InvalidOptionError(MpsyncError, ValueError):
+    """A solver option is unknown to the method or has a bad value; the message names
+    the option, the method and the options it does take."""
+
+
+class ConvergenceError(MpsyncError, RuntimeError):
+    """A solver could not produce a usable result (diverged or ended on an unphysical
+    state); the message names what to change."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A result was returned although the solver did not reach its stopping criterion;
+    ``result.diagnostics["converged"]`` is False and ``stop_reason`` says why."""
 
 
 def available_memory_bytes() -> int:
