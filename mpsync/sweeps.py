@@ -44,7 +44,7 @@ as ``ZQ2_err`` and ``sz_mean_err``.
 
 Examples
 --------
->>> from mpsync.sweep import sweep
+>>> from mpsync.sweeps import sweep
 >>> ds = sweep(dict(model="all_to_all", n=4, f_eff=3.0, W=1.0),
 ...            {"W": [0.5, 1.5]}, method="exact", progress=False, executor="serial")
 >>> ds.ZQ.dims
