@@ -15,7 +15,8 @@ True
 """
 
 from .couplings import MAGIC_ANGLE
-from .errors import InvalidSystemError, MpsyncError, NotApplicableError, TooLargeError
+from .errors import (ConvergenceError, ConvergenceWarning, InvalidOptionError, InvalidSystemError,
+                     MpsyncError, NotApplicableError, TooLargeError)
 from .model import DipoleSystem
 from .observables import (ZQ_MAX, mutual_information, qfi, quantum_discord,
                           entanglement_witness_bounds)
@@ -28,7 +29,7 @@ __all__ = [
     "DipoleSystem", "steady_state", "evolve", "METHODS", "Moments", "SteadyState", "TimeSeries",
     "mutual_information", "quantum_discord", "qfi", "entanglement_witness_bounds",
     "MAGIC_ANGLE", "ZQ_MAX", "MpsyncError", "InvalidSystemError", "NotApplicableError",
-    "TooLargeError",
+    "TooLargeError", "InvalidOptionError", "ConvergenceError", "ConvergenceWarning",
 ]
 
 

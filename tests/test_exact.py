@@ -291,7 +291,7 @@ def test_memory_refusal_before_allocation(monkeypatch):
 
 def test_refuses_n16():
     s = DipoleSystem.chain(16, 0.1, "magic", W=2.0)
-    with pytest.raises(TooLargeError, match=r"N=16 .*needs ~.*GB.*method='mpo' or 'trajectories'"):
+    with pytest.raises(TooLargeError, match=r"N=16 needs ~.*GB.*use method=.*'mpo'.*'cumulant'"):
         mpsync.steady_state(s, method="exact")
 
 
@@ -304,16 +304,24 @@ def test_non_psd_f_is_refused():
 
 
 def test_options_checked():
+    from mpsync.errors import InvalidOptionError
+
     s = DipoleSystem.chain(3, 0.1, "magic", W=2.0)
-    with pytest.raises(InvalidSystemError, match="max_bond"):
-        exact.steady_state(s, max_bond=8)
-    with pytest.raises(InvalidSystemError, match="solver"):
+    with pytest.raises(InvalidOptionError, match="max_bond"):
+        mpsync.steady_state(s, method="exact", max_bond=8)
+    with pytest.raises(InvalidOptionError, match="solver"):
         exact.steady_state(s, solver="magic")
-    # options of other methods forwarded by the CLI are ignored, string numbers accepted
-    a = exact.steady_state(s, t_max=10.0, solver="iterative", tol="1e-12", restart="20")
+    # options of other methods are refused, not ignored; so are numbers given as strings
+    with pytest.raises(InvalidOptionError, match="t_max"):
+        mpsync.steady_state(s, method="exact", t_max=10.0)
+    with pytest.raises(InvalidOptionError, match="tol"):
+        mpsync.steady_state(s, method="exact", tol="1e-12")
+    with pytest.raises(InvalidOptionError, match="dt"):
+        mpsync.evolve(s, [0.0, 1.0], method="exact", dt=0.1)
+    a = mpsync.steady_state(s, method="exact", solver="iterative", tol=1e-12, restart=20.0)
     b = exact.steady_state(s, solver="direct")
     np.testing.assert_allclose(a.correlations, b.correlations, atol=1e-10)
-    ts = exact.evolve(s, [0.0, 1.0], t_max=1.0, dt=0.1)
+    ts = mpsync.evolve(s, [0.0, 1.0], method="exact")
     assert ts.sz.shape == (2, 3)
 
 

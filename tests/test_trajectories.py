@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import random_g, random_psd_f
 
-from mpsync.errors import InvalidSystemError, TooLargeError
+from mpsync.errors import InvalidOptionError, InvalidSystemError, TooLargeError
 from mpsync.model import DipoleSystem
 from mpsync.observables import collective_spin_operators, qfi, qfi_from_operators
 from mpsync.solvers import trajectories as tr
@@ -254,9 +254,9 @@ def test_memory_refusal_respects_the_limit(monkeypatch):
 
 def test_bad_options_are_rejected_before_work():
     system = DipoleSystem.chain(3, 0.1, "magic", W=1.0)
-    with pytest.raises(InvalidSystemError, match="unravelling"):
+    with pytest.raises(InvalidOptionError, match="unravelling"):
         tr.steady_state(system, unravelling="teleport")
-    with pytest.raises(InvalidSystemError, match="ntraj"):
+    with pytest.raises(InvalidOptionError, match="ntraj"):
         tr.steady_state(system, ntraj=0)
     bad = DipoleSystem.all_to_all(4, f_eff=12.0, W=1.0)  # f_eff / N > Gamma: not PSD
     with pytest.raises(InvalidSystemError, match="positive semidefinite"):

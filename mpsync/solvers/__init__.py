@@ -2,21 +2,42 @@
 
 Every solver module defines::
 
-    steady_state(system, **options) -> mpsync.result.SteadyState
-    evolve(system, times, initial="down", **options) -> mpsync.result.TimeSeries
+    steady_state(system, *, <its options>) -> mpsync.result.SteadyState
+    evolve(system, times, initial="down", *, <its options>) -> mpsync.result.TimeSeries
 
 and is reached through :func:`mpsync.steady_state` / :func:`mpsync.evolve` with
 ``method=NAME``. Modules are imported lazily so that a missing optional
 dependency of one solver never breaks the others.
+
+The options contract
+--------------------
+A method's options are the keyword parameters of its module-level
+``steady_state`` and ``evolve`` (:func:`declared_options`); neither takes
+``**kwargs``. :func:`steady_state` and :func:`evolve` check the options against
+that declaration and their values against the parameters' types before any
+work (:func:`check_options`): an unknown option or a bad value raises
+:class:`~mpsync.errors.InvalidOptionError` naming the option, the method and
+the options it takes. Whether the method accepts the system at all is checked
+by :func:`mpsync.solvers.applicability.check`, whose messages name the methods
+that would. A result whose ``diagnostics["converged"]`` is False comes with a
+:class:`~mpsync.errors.ConvergenceWarning`.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
+import math
+import numbers
+import warnings
 
-from ..errors import MpsyncError
+import numpy as np
 
-__all__ = ["METHODS", "get_solver", "steady_state", "evolve"]
+from ..errors import ConvergenceWarning, InvalidOptionError, MpsyncError
+
+__all__ = ["METHODS", "get_solver", "steady_state", "evolve", "declared_options",
+           "check_options", "accepts_option", "UnknownMethodError", "ENTRIES"]
 
 #: method name -> module implementing it
 METHODS = {
@@ -28,25 +49,184 @@ METHODS = {
     "trajectories": "mpsync.solvers.trajectories",
 }
 
+#: the two entry points of every solver, and the positional parameters that are not options
+ENTRIES = {"steady_state": ("system",), "evolve": ("system", "times", "initial")}
+
+#: numeric options that must be strictly positive (the others must be >= 0)
+_STRICTLY_POSITIVE = frozenset({
+    "tol", "rtol", "atol", "dt", "dt_max", "dt_growth", "t_max", "t_chunk", "sample_dt", "ntraj",
+    "max_bond", "maxiter", "krylov", "krylov_dim", "krylov_tol", "restart", "workers", "zq_tol",
+    "ptc_cap", "checkpoint_every", "max_steps", "stall_steps",
+})
+
 
 class UnknownMethodError(MpsyncError, ValueError):
     """The method name is not one of :data:`METHODS`."""
 
 
-def get_solver(method: str):
-    """The module implementing ``method``."""
+def _canonical_method(method) -> str:
     key = str(method).lower().replace("-", "").replace("_", "")
     aliases = {"meanfield": "meanfield", "mf": "meanfield", "perm": "permutational",
                "piqs": "permutational", "traj": "trajectories", "mcwf": "trajectories"}
     key = aliases.get(key, key)
     if key not in METHODS:
         raise UnknownMethodError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    return key
+
+
+def get_solver(method: str):
+    """The module implementing ``method``."""
+    key = _canonical_method(method)
     try:
         return importlib.import_module(METHODS[key])
     except ModuleNotFoundError as exc:
         if exc.name == METHODS[key]:
             raise UnknownMethodError(f"method {key!r} is not available in this version of mpsync") from None
         raise
+
+
+def _parameters(method, entry):
+    if entry not in ENTRIES:
+        raise ValueError(f"entry must be one of {', '.join(ENTRIES)}, got {entry!r}")
+    fn = getattr(get_solver(method), entry)
+    params = inspect.signature(fn).parameters
+    skip = ENTRIES[entry]
+    opts = {k: p for k, p in params.items()
+            if k not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    open_ = any(p.kind == p.VAR_KEYWORD for p in params.values())
+    return opts, open_
+
+
+def declared_options(method: str, entry: str = "steady_state") -> dict:
+    """The options ``method`` takes in ``entry`` (``"steady_state"`` or ``"evolve"``).
+
+    Returns
+    -------
+    dict
+        option name -> default value (``inspect.Parameter.empty`` when required).
+
+    Examples
+    --------
+    >>> sorted(declared_options("permutational", "evolve"))
+    ['progress']
+    """
+    opts, _ = _parameters(method, entry)
+    return {k: p.default for k, p in opts.items()}
+
+
+def accepts_option(method: str, name: str, entry: str = "steady_state") -> bool:
+    """True when ``name`` is an option of ``method``'s ``entry``."""
+    opts, open_ = _parameters(method, entry)
+    return name in opts or open_
+
+
+def _kind(param):
+    """('bool' | 'int' | 'float' | 'str' | None, None allowed) from a parameter's annotation/default."""
+    ann = param.annotation
+    ann = ann if isinstance(ann, str) else getattr(ann, "__name__", "") if ann is not param.empty else ""
+    default = param.default
+    none_ok = "None" in ann or default is None
+    if ann:
+        parts = {t.strip() for t in ann.replace("Optional[", "").replace("]", "").split("|")} - {"None"}
+        if parts == {"float", "int"}:
+            return "float", none_ok
+        if len(parts) == 1 and next(iter(parts)) in ("bool", "int", "float", "str"):
+            return next(iter(parts)), none_ok
+        return None, none_ok
+    if isinstance(default, bool):
+        return "bool", none_ok
+    if isinstance(default, float):
+        return "float", none_ok
+    if isinstance(default, int):
+        return "int", none_ok
+    return None, none_ok
+
+
+def _bad(method, entry, name, value, why):
+    return InvalidOptionError(f"option {name}={value!r} of method='{method}' ({entry}) {why}")
+
+
+def _check_value(method, entry, name, param, value):
+    """The value, validated against the parameter's declared type (integral floats become ints)."""
+    if name == "seed":
+        if value is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            if not isinstance(value, (np.random.SeedSequence, np.random.Generator)):
+                raise _bad(method, entry, name, value, "must be an integer >= 0")
+        return value
+    kind, none_ok = _kind(param)
+    if kind is None or (value is None and none_ok):
+        return value
+    if value is None:
+        raise _bad(method, entry, name, value, f"must be a {kind}")
+    if kind == "bool":
+        if not isinstance(value, (bool, np.bool_)):
+            raise _bad(method, entry, name, value, "must be true or false")
+        return bool(value)
+    if kind == "str":
+        if not isinstance(value, str):
+            raise _bad(method, entry, name, value, "must be a string")
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise _bad(method, entry, name, value, f"must be {'an integer' if kind == 'int' else 'a number'}")
+    if not math.isfinite(float(value)):
+        raise _bad(method, entry, name, value, "must be finite")
+    if kind == "int":
+        if float(value) != int(value):
+            raise _bad(method, entry, name, value, "must be an integer")
+        value = int(value)
+    if value < 0:
+        raise _bad(method, entry, name, value, "must be >= 0")
+    if value == 0 and name in _STRICTLY_POSITIVE:
+        raise _bad(method, entry, name, value, "must be > 0")
+    return value
+
+
+def check_options(method: str, entry: str, options: dict) -> dict:
+    """Validate ``options`` against what ``method`` declares for ``entry``.
+
+    Returns the options, with integral floats given to integer options made ints.
+
+    Raises
+    ------
+    InvalidOptionError
+        An option the method does not take (the message lists those it does, and a
+        close name if there is one), or a value of the wrong type or sign.
+    """
+    method = _canonical_method(method)
+    params, open_ = _parameters(method, entry)
+    out = {}
+    for name, value in options.items():
+        if name not in params:
+            if open_:
+                out[name] = value
+                continue
+            close = difflib.get_close_matches(name, list(params), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InvalidOptionError(
+                f"unknown option {name!r} for method='{method}' ({entry}); {hint}"
+                f"its options are: {', '.join(params) or '(none)'}")
+        out[name] = _check_value(method, entry, name, params[name], value)
+    return out
+
+
+def _call(fn, entry_label, *args, **options):
+    """Call a solver; warn (once) when it returns a result that did not converge."""
+    with warnings.catch_warnings(record=True) as caught:
+        result = fn(*args, **options)
+    warned = False
+    for w in caught:
+        warned = warned or issubclass(w.category, ConvergenceWarning)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    diag = getattr(result, "diagnostics", None) or {}
+    if diag.get("converged") is False and not warned:
+        why = diag.get("stop_reason") or diag.get("warning") or "stopping criterion not reached"
+        res = diag.get("residual")
+        res = f", residual {float(res):.3g}" if isinstance(res, (int, float, np.floating)) else ""
+        warnings.warn(f"method='{result.method}' {entry_label} did not converge ({why}{res}); "
+                      "diagnostics['converged'] is False", ConvergenceWarning, stacklevel=3)
+    return result
 
 
 def steady_state(system, method: str = "exact", **options):
@@ -59,13 +239,27 @@ def steady_state(system, method: str = "exact", **options):
         One of ``exact``, ``permutational``, ``mpo``, ``meanfield``, ``cumulant``,
         ``trajectories``.
     **options
-        Passed to the solver's ``steady_state``.
+        The method's options (:func:`declared_options`); checked before any work.
 
     Returns
     -------
     SteadyState
+        ``diagnostics["converged"]`` False (with a :class:`ConvergenceWarning`) when the
+        solver stopped before its criterion.
+
+    Raises
+    ------
+    InvalidOptionError
+        An option the method does not take, or a bad value.
+    NotApplicableError, InvalidSystemError, TooLargeError
+        The method does not accept this system; the message names those that do.
     """
-    return get_solver(method).steady_state(system, **options)
+    from . import applicability
+
+    method = _canonical_method(method)
+    options = check_options(method, "steady_state", options)
+    applicability.check(method, system, "steady_state", options)
+    return _call(get_solver(method).steady_state, "steady state", system, **options)
 
 
 def evolve(system, times, initial="down", method: str = "exact", **options):
@@ -76,9 +270,18 @@ def evolve(system, times, initial="down", method: str = "exact", **options):
     times : array_like
         Output times (units of 1/Gamma), increasing, starting at or after 0.
     initial : "down", "up", or list of 2 x 2 single-site density matrices
+    method : str
+        See :func:`steady_state`.
+    **options
+        The method's options (:func:`declared_options`); checked before any work.
 
     Returns
     -------
     TimeSeries
     """
-    return get_solver(method).evolve(system, times, initial=initial, **options)
+    from . import applicability
+
+    method = _canonical_method(method)
+    options = check_options(method, "evolve", options)
+    applicability.check(method, system, "evolve", {**options, "initial": initial})
+    return _call(get_solver(method).evolve, "evolution", system, times, initial=initial, **options)

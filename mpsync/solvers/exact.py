@@ -60,7 +60,8 @@ from scipy.linalg import schur
 from scipy.linalg.lapack import ztrsyl as trsyl
 from scipy.sparse import linalg as spla
 
-from ..errors import InvalidSystemError, NotApplicableError, check_memory, format_bytes
+from ..errors import (ConvergenceWarning, InvalidOptionError, InvalidSystemError, NotApplicableError,
+                      check_memory, format_bytes)
 from ..result import Moments, SteadyState, TimeSeries
 from ..states import check_times, has_coherences, product_state
 from ._sector import (SectorBasis, assemble, nnz_estimate_full, nnz_estimate_sector, popcount,
@@ -468,7 +469,7 @@ def _solve_iterative(system, basis, tol, maxiter, restart, x0, progress, precond
     elif preconditioner == "gauss-seidel":
         P, rest = op.solve_M, op.apply_raise
     else:
-        raise InvalidSystemError(f"preconditioner must be 'gauss-seidel' or 'jacobi', got {preconditioner!r}")
+        raise InvalidOptionError(f"preconditioner must be 'gauss-seidel' or 'jacobi', got {preconditioner!r}")
 
     def matvec(sig):
         sig = np.asarray(sig).ravel()
@@ -505,19 +506,9 @@ def _solve_iterative(system, basis, tol, maxiter, restart, x0, progress, precond
     return vec, op.apply, diag
 
 
-#: options other methods take that are meaningless here (the CLI may forward them)
-_IGNORED = ("t_max", "dt", "workers", "seed")
-
-
-def _reject_unknown(options, where):
-    unknown = sorted(k for k in options if k not in _IGNORED)
-    if unknown:
-        raise InvalidSystemError(f"unknown option(s) {', '.join(unknown)} for method='exact' {where}")
-
-
 def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int | None = None,
                  restart: int = 40, x0=None, progress: bool = False, hermitize: bool = True,
-                 preconditioner: str = "gauss-seidel", **options):
+                 preconditioner: str = "gauss-seidel"):
     """Exact steady state of the master equation in the balanced U(1) sector.
 
     Parameters
@@ -543,12 +534,9 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
     x0 : array, optional
         Sector vector to start from (e.g. a neighbouring parameter's steady state).
     progress : bool
-        tqdm progress bar of GMRES iterations.
+        tqdm progress bar of GMRES iterations (one step for the direct solver).
     hermitize : bool
         Return (rho + rho^+)/2 (removes round-off anti-Hermitian parts).
-    **options
-        ``t_max``, ``dt``, ``workers``, ``seed`` are accepted and ignored (they
-        belong to other methods); anything else raises :class:`InvalidSystemError`.
 
     Returns
     -------
@@ -567,7 +555,6 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
     0.5
     """
     t0 = time.perf_counter()
-    _reject_unknown(options, "steady_state")
     tol, restart = float(tol), int(restart)
     maxiter = None if maxiter is None else int(maxiter)
     n = system.n
@@ -575,7 +562,7 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
     if solver == "auto":
         solver = "direct" if size <= DIRECT_MAX_SECTOR else "iterative"
     if solver not in ("direct", "iterative"):
-        raise InvalidSystemError(f"unknown solver {solver!r}; use 'auto', 'direct' or 'iterative'")
+        raise InvalidOptionError(f"unknown solver {solver!r}; use 'auto', 'direct' or 'iterative'")
     nbytes = _check(system, "sector", solver, restart)
     basis = SectorBasis(n)
     extra = {}
@@ -591,7 +578,14 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
             extra["warning"] = ("f has a zero eigenvalue (dark state): with W = 0 the steady state "
                                 "is not unique; this is the ground state")
     elif solver == "direct":
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=1, desc=f"exact N={n}: sparse LU of {size} unknowns")
         vec, apply_L, info = _solve_direct(system, basis)
+        if bar is not None:
+            bar.update(1)
+            bar.close()
     else:
         maxiter = maxiter or max(1, 4000 // restart)
         vec, apply_L, info = _solve_iterative(system, basis, tol, maxiter, restart, x0, progress,
@@ -616,17 +610,19 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
     if "nnz" not in diagnostics:
         diagnostics["nnz"] = int(info.get("nnz_jumps", 0)) + sum(int(b) ** 2 for b in basis.m)
     diagnostics.update(extra)
+    diagnostics["converged"] = True
     if solver == "iterative" and info["gmres_info"] != 0:
+        diagnostics["converged"] = False
         diagnostics["warning"] = (f"GMRES did not reach tol={tol:g} (info={info['gmres_info']}); "
                                   f"residual {residual:.2g}")
-        warnings.warn(f"exact steady state N={n}: {diagnostics['warning']}", RuntimeWarning,
+        warnings.warn(f"exact steady state N={n}: {diagnostics['warning']}", ConvergenceWarning,
                       stacklevel=2)
     return SteadyState(system, moments, METHOD, diagnostics,
                        extras={"sector_vector": vec, "basis": basis})
 
 
 # ---------------------------------------------------------------------- time evolution
-def evolve(system, times, initial="down", progress: bool = False, space: str = "auto", **options):
+def evolve(system, times, initial="down", progress: bool = False, space: str = "auto"):
     """Exact time evolution from a product state.
 
     Integrates d rho/dt = L rho with :func:`scipy.sparse.linalg.expm_multiply`
@@ -643,18 +639,14 @@ def evolve(system, times, initial="down", progress: bool = False, space: str = "
         tqdm bar over output times.
     space : {"auto", "sector", "full"}
         Force the full space (always valid) or the sector (needs no coherences).
-    **options
-        ``t_max``, ``dt``, ``workers``, ``seed`` are accepted and ignored (the
-        propagation is exact between output times); others raise.
 
     Returns
     -------
     TimeSeries
     """
     t0 = time.perf_counter()
-    _reject_unknown(options, "evolve")
     if space not in ("auto", "sector", "full"):
-        raise InvalidSystemError(f"space must be 'auto', 'sector' or 'full', got {space!r}")
+        raise InvalidOptionError(f"space must be 'auto', 'sector' or 'full', got {space!r}")
     times = check_times(times)
     n = system.n
     states = product_state(initial, n)

@@ -61,7 +61,7 @@ import time
 import numpy as np
 from scipy.optimize import brentq
 
-from ..errors import InvalidSystemError, NotApplicableError, TooLargeError, check_memory
+from ..errors import InvalidOptionError, InvalidSystemError, NotApplicableError, TooLargeError, check_memory
 from ..observables import ZQ2_from_correlations, entanglement_witness_bounds, qfi as _qfi_dense
 from ..parallel import default_workers, parallel_map, spawn_seeds
 from ..result import Moments, SteadyState, TimeSeries
@@ -318,11 +318,11 @@ def _run_task(task):
 
 def _check_options(system, unravelling, ntraj, dt):
     if unravelling not in UNRAVELLINGS:
-        raise InvalidSystemError(f"unknown unravelling {unravelling!r}; choose one of {', '.join(UNRAVELLINGS)}")
+        raise InvalidOptionError(f"unknown unravelling {unravelling!r}; choose one of {', '.join(UNRAVELLINGS)}")
     if int(ntraj) != ntraj or ntraj < 1:
-        raise InvalidSystemError(f"ntraj must be a positive integer, got {ntraj!r}")
+        raise InvalidOptionError(f"ntraj must be a positive integer, got {ntraj!r}")
     if dt is not None and not (np.isfinite(dt) and dt > 0):
-        raise InvalidSystemError(f"dt must be a positive time step (units of 1/Gamma), got {dt!r}")
+        raise InvalidOptionError(f"dt must be a positive time step (units of 1/Gamma), got {dt!r}")
     system.check_lindblad("method='trajectories'")
 
 
@@ -446,7 +446,7 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
     _check_options(system, unravelling, ntraj, dt)
     if t_max is not None:
         if not (np.isfinite(t_max) and t_max > t_burn):
-            raise InvalidSystemError(f"t_max = {t_max!r} must exceed the burn-in t_burn = {t_burn}")
+            raise InvalidOptionError(f"t_max = {t_max!r} must exceed the burn-in t_burn = {t_burn}")
         t_avg = float(t_max) - float(t_burn)
     for name, v in (("t_burn", t_burn), ("t_avg", t_avg)):
         if not (np.isfinite(v) and v >= 0):
@@ -478,12 +478,11 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
 
 def evolve(system, times, initial="down", ntraj: int = 100, dt: float | None = None, seed=None,
            unravelling: str = "jumps", tol: float = 1e-12, executor=None,
-           workers: int | None = None, progress: bool = False, t_max: float | None = None,
+           workers: int | None = None, progress: bool = False,
            extrapolate: bool = False) -> TimeSeries:
     """Trajectory averages at the output ``times`` (units of 1/Gamma) from a product state.
 
-    Parameters are those of :func:`steady_state` (``t_max`` is accepted for the CLI
-    and ignored: ``times`` sets the span). ``initial`` with coherences
+    Parameters are those of :func:`steady_state` (``times`` sets the span). ``initial`` with coherences
     ("x") gives states spanning several excitation sectors; ``sm`` is then averaged too.
 
     Returns
