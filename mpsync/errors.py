@@ -16,6 +16,10 @@ __all__ = [
     "InvalidOptionError",
     "ConvergenceError",
     "ConvergenceWarning",
+    "UnphysicalStateError",
+    "UnphysicalStateWarning",
+    "NotLindbladWarning",
+    "warn_if_not_lindblad",
     "available_memory_bytes",
     "check_memory",
     "format_bytes",
@@ -51,6 +55,60 @@ class ConvergenceError(MpsyncError, RuntimeError):
 class ConvergenceWarning(UserWarning):
     """A result was returned although the solver did not reach its stopping criterion;
     ``result.diagnostics["converged"]`` is False and ``stop_reason`` says why."""
+
+
+class UnphysicalStateError(MpsyncError, ValueError):
+    """An entropy, mutual information, discord or QFI was asked of a matrix that is not a
+    density matrix (an eigenvalue below ``-mpsync.observables.STATE_TOL``), from an
+    exact method; the message names the eigenvalue."""
+
+
+class UnphysicalStateWarning(UserWarning):
+    """The same for an approximate method (cumulant, mean field, trajectories, MPO): the
+    observable is returned as NaN and this warning names the eigenvalue."""
+
+
+class NotLindbladWarning(UserWarning):
+    """f is not positive semidefinite, so the master equation is not of Lindblad form; the
+    mean-field and cumulant equations still exist and are solved, but their result describes
+    no physical dipole system (e.g. all-to-all with f_eff / N > Gamma)."""
+
+
+def warn_if_not_lindblad(system, method: str, rtol: float = 1e-9) -> None:
+    """Warn (:class:`NotLindbladWarning`) when f is not positive semidefinite.
+
+    For the methods that do not need Lindblad form (mean field, cumulant): they still
+    solve their equations, but no physical state has those moments. The test is a
+    Cholesky factorisation of f + rtol * scale * 1 (scale = max(Gamma, max |f_ab|),
+    the tolerance of :meth:`~mpsync.model.DipoleSystem.lindblad_decomposition`),
+    O(N^3 / 3); only when it fails is the smallest eigenvalue computed for the message.
+    The outcome is cached on the system.
+    """
+    import warnings
+
+    import numpy as np
+    from scipy import linalg
+
+    cache = getattr(system, "_cache", None)
+    if cache is not None and "psd_lmin" in cache:
+        lmin = cache["psd_lmin"]
+    else:
+        f = np.asarray(system.f, dtype=float)
+        scale = max(float(np.max(np.abs(f))), float(system.gamma))
+        try:
+            linalg.cholesky(f + rtol * scale * np.eye(f.shape[0]), lower=True, check_finite=False)
+            lmin = None
+        except linalg.LinAlgError:
+            lmin = float(linalg.eigvalsh(f, subset_by_index=[0, 0], check_finite=False)[0])
+            if lmin >= -rtol * scale:  # Cholesky broke down on round-off only
+                lmin = None
+        if cache is not None:
+            cache["psd_lmin"] = lmin
+    if lmin is not None:
+        warnings.warn(
+            f"f is not positive semidefinite (smallest eigenvalue {lmin:.6g}): the master equation is "
+            f"not of Lindblad form, so {method} solves equations that no physical dipole system obeys "
+            "(e.g. all-to-all needs f_eff / N <= Gamma)", NotLindbladWarning, stacklevel=4)
 
 
 def available_memory_bytes() -> int:

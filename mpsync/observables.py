@@ -7,10 +7,13 @@ the paper's quantities (DESIGN section 4).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import optimize
 
 from .channels import SM, SP, SZ, ID2
+from .errors import InvalidOptionError, UnphysicalStateError, UnphysicalStateWarning
 
 __all__ = [
     "ZQ2_from_correlations",
@@ -26,10 +29,65 @@ __all__ = [
     "fit_decay",
     "fit_damped_cosine",
     "ZQ_MAX",
+    "STATE_TOL",
+    "EXACT_METHODS",
+    "unphysical_policy",
+    "check_state",
 ]
 
 #: The maximum of Z_Q, reached by the large-N all-to-all ensemble at W = f_eff / 2.
 ZQ_MAX = 1.0 / np.sqrt(8.0)
+
+#: Tolerance of the physical-state check: a (trace-one) matrix whose smallest eigenvalue is
+#: below ``-STATE_TOL`` is not a density matrix, and no entropy, mutual information, discord
+#: or QFI is computed from it. Round-off of exact solvers stays orders of magnitude below
+#: (1e-12 for the exact and permutational steady states); a second-order cumulant pair matrix
+#: outside its range of validity can be off by 0.1-0.3.
+STATE_TOL = 1e-8
+
+#: Methods whose moments are exact up to round-off: an unphysical state from them is a bug
+#: and raises. Every other method is approximate: the observable is NaN with a warning.
+EXACT_METHODS = ("exact", "permutational")
+
+
+def unphysical_policy(method) -> str:
+    """``"raise"`` for the exact methods (:data:`EXACT_METHODS`), ``"nan"`` otherwise."""
+    return "raise" if method in EXACT_METHODS else "nan"
+
+
+def check_state(rho, what: str = "state", on_unphysical: str = "raise", tol: float = STATE_TOL):
+    """Eigenvalues of a density matrix, or None when it is not one.
+
+    Parameters
+    ----------
+    rho : (d, d) array
+        Hermitian (its Hermitian part is used), trace one.
+    what : str
+        Name used in the message, e.g. ``"pair density matrix"``.
+    on_unphysical : {"raise", "nan"}
+        When the smallest eigenvalue is below ``-tol``: raise
+        :class:`~mpsync.errors.UnphysicalStateError` (``"raise"``), or warn with
+        :class:`~mpsync.errors.UnphysicalStateWarning` and return None (``"nan"``).
+    tol : float
+        Default :data:`STATE_TOL`.
+
+    Returns
+    -------
+    ndarray or None
+        The eigenvalues, clipped at 0 (round-off above ``-tol``), ascending.
+    """
+    if on_unphysical not in ("raise", "nan"):
+        raise InvalidOptionError(f"on_unphysical must be 'raise' or 'nan', got {on_unphysical!r}")
+    r = np.asarray(rho)
+    w = np.linalg.eigvalsh(0.5 * (r + np.conj(r.T)))
+    if not np.all(np.isfinite(w)) or w[0] < -tol:
+        msg = (f"the {what} is not a density matrix: smallest eigenvalue {w[0]:.3g} < -{tol:g} "
+               "(the moments it is built from are outside the physical range)")
+        if on_unphysical == "raise":
+            raise UnphysicalStateError(msg)
+        warnings.warn(msg + "; returning NaN", UnphysicalStateWarning, stacklevel=3)
+        return None
+    return np.clip(w, 0.0, None)
 
 
 def ZQ2_from_correlations(correlations) -> float:
@@ -127,11 +185,20 @@ def pair_density_matrix(sz_a, sz_b, c_ab, zz_ab, sm_a=0.0, sm_b=0.0,
     return rho
 
 
-def von_neumann_entropy(rho, base=2.0) -> float:
-    """S(rho) = -Tr rho log rho, in bits by default; tiny negative eigenvalues are dropped."""
-    w = np.linalg.eigvalsh(np.asarray(rho))
+def _entropy_of_eigenvalues(w, base=2.0) -> float:
     w = w[w > 1e-14]
     return float(-np.sum(w * np.log(w)) / np.log(base))
+
+
+def von_neumann_entropy(rho, base=2.0, on_unphysical: str = "raise") -> float:
+    """S(rho) = -Tr rho log rho, in bits by default.
+
+    Eigenvalues in [-:data:`STATE_TOL`, 0] are round-off and count as 0; a smaller one
+    means ``rho`` is not a state (see :func:`check_state`: raise, or NaN with a warning
+    when ``on_unphysical="nan"``).
+    """
+    w = check_state(rho, "density matrix", on_unphysical)
+    return float("nan") if w is None else _entropy_of_eigenvalues(w, base)
 
 
 def _partial_traces(rho):
@@ -141,8 +208,13 @@ def _partial_traces(rho):
     return rho_a, rho_b
 
 
-def mutual_information(rho_ab) -> float:
+def mutual_information(rho_ab, on_unphysical: str = "raise") -> float:
     """Quantum mutual information I(A:B) = S(A) + S(B) - S(AB), in bits.
+
+    ``rho_ab`` must be a state (eigenvalues >= -:data:`STATE_TOL`); otherwise this
+    raises :class:`~mpsync.errors.UnphysicalStateError`, or with
+    ``on_unphysical="nan"`` warns (:class:`~mpsync.errors.UnphysicalStateWarning`)
+    and returns NaN.
 
     Examples
     --------
@@ -151,8 +223,12 @@ def mutual_information(rho_ab) -> float:
     >>> round(mutual_information(np.outer(bell, bell)), 10)
     2.0
     """
+    w = check_state(rho_ab, "pair density matrix", on_unphysical)
+    if w is None:
+        return float("nan")
     rho_a, rho_b = _partial_traces(rho_ab)
-    return von_neumann_entropy(rho_a) + von_neumann_entropy(rho_b) - von_neumann_entropy(rho_ab)
+    # the marginals of a state are states
+    return (von_neumann_entropy(rho_a) + von_neumann_entropy(rho_b) - _entropy_of_eigenvalues(w))
 
 
 def _conditional_entropy_after_measuring_a(rho, theta, phi):
@@ -169,12 +245,16 @@ def _conditional_entropy_after_measuring_a(rho, theta, phi):
         rb = np.einsum("ki,ijkl->jl", proj, r)
         p = float(np.real(np.trace(rb)))
         if p > 1e-14:
-            total += p * von_neumann_entropy(rb / p)
+            # rho is checked by the caller; round-off of rb / p at tiny p is not a physics error
+            total += p * _entropy_of_eigenvalues(np.linalg.eigvalsh(0.5 * (rb + rb.conj().T) / p))
     return total
 
 
-def quantum_discord(rho_ab, n_starts: int = 6) -> float:
+def quantum_discord(rho_ab, n_starts: int = 6, on_unphysical: str = "raise") -> float:
     """Quantum discord D_{B|A} in bits, minimised over projective measurements on A.
+
+    ``rho_ab`` must be a state: see :func:`mutual_information` for ``on_unphysical``.
+    Values in [-1e-9, 0) from the numerical minimisation are reported as 0.
 
     D = I(A:B) - J(B|A), J(B|A) = S(B) - min_{Pi_A} sum_k p_k S(rho_B|k)
     (seed supplement). The minimum over measurement directions on the Bloch
@@ -188,8 +268,12 @@ def quantum_discord(rho_ab, n_starts: int = 6) -> float:
     1.0
     """
     rho = np.asarray(rho_ab, dtype=complex)
+    w = check_state(rho, "pair density matrix", on_unphysical)
+    if w is None:
+        return float("nan")
+    rho = 0.5 * (rho + rho.conj().T)
     rho_a, rho_b = _partial_traces(rho)
-    s_ab = von_neumann_entropy(rho)
+    s_ab = _entropy_of_eigenvalues(w)
     s_a = von_neumann_entropy(rho_a)
 
     def cost(x):
@@ -203,7 +287,9 @@ def quantum_discord(rho_ab, n_starts: int = 6) -> float:
                                 options={"xatol": 1e-7, "fatol": 1e-12, "maxiter": 400})
         best = min(best, res.fun)
     d = s_a - s_ab + best
-    return float(max(d, 0.0))
+    # D >= 0 for every state, and the minimisation can only overestimate it: a negative
+    # value is round-off (kept visible if it is not)
+    return float(max(d, 0.0)) if d > -1e-9 else float(d)
 
 
 def collective_spin_operators(n: int):
@@ -221,11 +307,13 @@ def collective_spin_operators(n: int):
     return ops
 
 
-def qfi_from_operators(state, operators):
+def qfi_from_operators(state, operators, on_unphysical: str = "raise"):
     """Quantum Fisher information F_Q[state, O] for each operator O.
 
     For a state vector: F = 4 Var(O). For a density matrix, the spectral formula
-    F = 2 sum_{k,l} (p_k - p_l)^2 / (p_k + p_l) |<k|O|l>|^2.
+    F = 2 sum_{k,l} (p_k - p_l)^2 / (p_k + p_l) |<k|O|l>|^2; a density matrix with an
+    eigenvalue below -:data:`STATE_TOL` raises, or with ``on_unphysical="nan"`` gives
+    NaN with a warning (:func:`check_state`).
 
     Returns
     -------
@@ -240,7 +328,9 @@ def qfi_from_operators(state, operators):
             mean = np.vdot(psi, opsi)
             out.append(4.0 * float(np.real(np.vdot(opsi, opsi) - mean * np.conj(mean))))
         return np.array(out)
-    p, v = np.linalg.eigh(state)
+    if check_state(state, "density matrix", on_unphysical) is None:
+        return np.full(len(operators), np.nan)
+    p, v = np.linalg.eigh(0.5 * (state + np.conj(state.T)))
     p = np.clip(p.real, 0.0, None)
     num = (p[:, None] - p[None, :]) ** 2
     den = p[:, None] + p[None, :]
@@ -251,7 +341,7 @@ def qfi_from_operators(state, operators):
     return np.array(out)
 
 
-def qfi(state, n: int | None = None) -> float:
+def qfi(state, n: int | None = None, on_unphysical: str = "raise") -> float:
     """Quantum Fisher information averaged over Jx, Jy and Jz.
 
     Parameters
@@ -261,6 +351,10 @@ def qfi(state, n: int | None = None) -> float:
         significant bit, basis 0 = down).
     n : int, optional
         Number of qubits, inferred from the size.
+    on_unphysical : {"raise", "nan"}
+        A density matrix with an eigenvalue below -:data:`STATE_TOL` raises
+        :class:`~mpsync.errors.UnphysicalStateError`, or gives NaN with an
+        :class:`~mpsync.errors.UnphysicalStateWarning`.
 
     Returns
     -------
@@ -281,7 +375,7 @@ def qfi(state, n: int | None = None) -> float:
         n = int(round(np.log2(dim)))
     if 2 ** n != dim:
         raise ValueError(f"state of dimension {dim} is not a register of qubits")
-    return float(np.mean(qfi_from_operators(state, collective_spin_operators(n))))
+    return float(np.mean(qfi_from_operators(state, collective_spin_operators(n), on_unphysical)))
 
 
 def entanglement_witness_bounds(n: int):

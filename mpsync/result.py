@@ -176,12 +176,17 @@ class SteadyState(_Observables):
         return obs.pair_density_matrix(m.sz[a], m.sz[b], m.correlations[a, b], m.zz[a, b], **kw)
 
     def mutual_information(self, a: int = 0, b: int = 1) -> float:
-        """Mutual information of dipoles a and b, in bits."""
-        return obs.mutual_information(self.pair_density_matrix(a, b))
+        """Mutual information of dipoles a and b, in bits.
+
+        If the pair matrix is not a state (eigenvalue < -``observables.STATE_TOL``):
+        raises for exact methods, NaN with an ``UnphysicalStateWarning`` otherwise."""
+        return obs.mutual_information(self.pair_density_matrix(a, b),
+                                      on_unphysical=obs.unphysical_policy(self.method))
 
     def discord(self, a: int = 0, b: int = 1) -> float:
         """Quantum discord D_{B|A} of dipoles a and b, in bits."""
-        return obs.quantum_discord(self.pair_density_matrix(a, b))
+        return obs.quantum_discord(self.pair_density_matrix(a, b),
+                                   on_unphysical=obs.unphysical_policy(self.method))
 
     def cluster_ZQ2(self, d: int) -> float:
         """Signed cluster Z_Q^d squared over windows of d sites along lattice rows."""

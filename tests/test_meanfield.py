@@ -136,3 +136,18 @@ def test_z_property_is_order_parameter():
     assert ss.Z == pytest.approx(float(mf.order_parameter(ss.sm)))
     # mean-field Z_Q^2 = |mean <s+>|^2 up to the diagonal: the quantum and classical order agree
     assert ss.ZQ == pytest.approx(ss.Z, rel=1e-6)
+
+
+def test_warns_when_f_is_not_positive_semidefinite():
+    """Mean field solves the equations for any f, but warns when f is not PSD (the master
+    equation then has no Lindblad form); a PSD f (including round-off) stays silent."""
+    import warnings
+
+    from mpsync.errors import NotLindbladWarning
+
+    with pytest.warns(NotLindbladWarning, match="not positive semidefinite"):
+        mf.steady_state(DipoleSystem.all_to_all(4, f_eff=8.0, W=3.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotLindbladWarning)
+        mf.steady_state(DipoleSystem.all_to_all(8, f_eff=8.0, W=3.0))
+        mf.evolve(DipoleSystem.chain(6, 0.05, "magic", W=2.0), [0.0, 0.5])  # dense chain: l_min ~ 0

@@ -5,7 +5,7 @@ import pytest
 
 from mpsync import DipoleSystem, Moments, SteadyState
 from mpsync.channels import SM, SP, SZ, ID2
-from mpsync.observables import (ZQ2_from_correlations, cluster_ZQ2, mutual_information,
+from mpsync.observables import (ZQ2_from_correlations, cluster_ZQ2, mutual_information, von_neumann_entropy,
                                 pair_density_matrix, qfi, quantum_discord,
                                 entanglement_witness_bounds)
 
@@ -139,3 +139,78 @@ def test_product_state_moments_equal_dense_expectations(rng):
                 assert abs(m.zz[a, b] - ev(_op(SZ, a, 3) @ _op(SZ, b, 3)).real) < 1e-13
     assert np.allclose(np.diag(m.correlations), (1 + sz) / 2)
     assert product_state("x", 2)[0][1, 0] == 0.5
+
+
+# ---------------------------------------------------------------------- unphysical states (issue 14)
+def _not_a_state():
+    """Trace one, Hermitian, smallest eigenvalue -0.1."""
+    w = np.array([-0.1, 0.2, 0.4, 0.5])
+    q, _ = np.linalg.qr(np.random.default_rng(3).normal(size=(4, 4)))
+    return q @ np.diag(w) @ q.T
+
+
+@pytest.mark.parametrize("fn", [mutual_information, quantum_discord,
+                                lambda r: qfi(r, 2), lambda r: von_neumann_entropy(r)])
+def test_observables_refuse_a_matrix_that_is_not_a_state(fn):
+    from mpsync.errors import UnphysicalStateError
+
+    with pytest.raises(UnphysicalStateError, match="smallest eigenvalue -0.1"):
+        fn(_not_a_state())
+
+
+@pytest.mark.parametrize("fn", [mutual_information, quantum_discord, qfi, von_neumann_entropy])
+def test_observables_nan_with_warning_on_request(fn):
+    from mpsync.errors import UnphysicalStateWarning
+
+    with pytest.warns(UnphysicalStateWarning, match="not a density matrix"):
+        assert np.isnan(fn(_not_a_state(), on_unphysical="nan"))
+
+
+def test_round_off_below_the_tolerance_is_accepted(rng):
+    """Eigenvalues in [-STATE_TOL, 0) are round-off: clipped, no error (pure states, rank 1)."""
+    from mpsync.observables import STATE_TOL
+
+    bell = np.zeros(4)
+    bell[[0, 3]] = 2 ** -0.5
+    rho = np.outer(bell, bell)
+    rho = rho - 0.5 * STATE_TOL * np.diag([0, 1, 1, 0]) + 0.5 * STATE_TOL * np.diag([1, 0, 0, 1])
+    assert np.linalg.eigvalsh(rho)[0] < 0
+    assert abs(mutual_information(rho) - 2.0) < 1e-6
+    assert abs(quantum_discord(rho) - 1.0) < 1e-6
+
+
+def test_result_policy_exact_raises_approximate_nan():
+    """SteadyState.mutual_information / discord: exact methods raise, approximate ones give
+    NaN with a warning, on the same unphysical moments (C_01 = 0.5 with sz = 0: not a state)."""
+    from mpsync.errors import UnphysicalStateError, UnphysicalStateWarning
+    from mpsync.observables import EXACT_METHODS, unphysical_policy
+
+    s = DipoleSystem.all_to_all(2, 1.0, 1.0)
+    C = np.array([[0.5, 0.5], [0.5, 0.5]], dtype=complex)
+    zz = np.array([[1.0, -0.9], [-0.9, 1.0]])   # with C_01 = 1/2 needs zz = -1 (singlet/triplet)
+    m = Moments(np.zeros(2), C, zz)
+    assert set(EXACT_METHODS) == {"exact", "permutational"}
+    for method in ("exact", "permutational"):
+        assert unphysical_policy(method) == "raise"
+        with pytest.raises(UnphysicalStateError):
+            SteadyState(s, m, method).mutual_information()
+        with pytest.raises(UnphysicalStateError):
+            SteadyState(s, m, method).discord()
+    for method in ("cumulant", "meanfield", "trajectories", "mpo"):
+        with pytest.warns(UnphysicalStateWarning):
+            assert np.isnan(SteadyState(s, m, method).mutual_information())
+
+
+def test_exact_steady_states_pass_the_state_check():
+    """Round-off of the exact solvers stays far below STATE_TOL (pair and dense rho)."""
+    import mpsync
+    from mpsync.solvers import exact
+
+    s = DipoleSystem.all_to_all(4, 4.0, 2.0)
+    for method in ("exact", "permutational"):
+        ss = mpsync.steady_state(s, method=method)
+        assert np.linalg.eigvalsh(ss.pair_density_matrix(0, 1))[0] > -1e-12
+        assert ss.mutual_information() > 0 and ss.discord() >= 0
+    rho = exact.density_matrix(DipoleSystem.chain(4, 0.1, "magic", W=2.0))
+    assert np.linalg.eigvalsh(rho)[0] > -1e-12
+    assert qfi(rho) > 0

@@ -76,7 +76,7 @@ import time
 import numpy as np
 from scipy import integrate
 
-from ..errors import InvalidSystemError, MpsyncError, check_memory
+from ..errors import InvalidSystemError, MpsyncError, check_memory, warn_if_not_lindblad
 from ..result import Moments, SteadyState, TimeSeries
 from ..states import check_times, has_coherences, product_state
 from . import _cumulant_steady as _steady
@@ -109,6 +109,7 @@ def estimate_memory(n: int, krylov: int | None = 15, complex_: bool = True) -> f
 def _check_system(system):
     if system.n < 2:
         raise InvalidSystemError("the cumulant expansion needs N >= 2 dipoles; use method='exact' for one")
+    warn_if_not_lindblad(system, "method='cumulant'")
 
 
 def rhs(system_or_couplings, sz, C, zz, m=None, Y=None, P=None):
@@ -694,8 +695,8 @@ def fig_s2_data(n_list, f_eff: float = 15.0, W=None, gamma: float = 1.0):
         s, c, z, _ = symmetric_moments(n, f_eff / n, W, gamma)
         rho = obs.pair_density_matrix(s, s, c, z)
         out["N"].append(n)
-        out["mutual_information"].append(obs.mutual_information(rho))
-        out["discord"].append(obs.quantum_discord(rho))
+        out["mutual_information"].append(obs.mutual_information(rho, on_unphysical="nan"))
+        out["discord"].append(obs.quantum_discord(rho, on_unphysical="nan"))
         out["ZQ2"].append(c)
         out["sz"].append(s)
     return {k: np.array(v) for k, v in out.items()}

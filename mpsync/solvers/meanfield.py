@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, optimize
 
-from ..errors import InvalidSystemError
+from ..errors import InvalidSystemError, warn_if_not_lindblad
 from ..result import Moments, SteadyState, TimeSeries
 from ..states import check_times, product_state
 from ._cumulant_eqs import Couplings, rhs_meanfield
@@ -97,6 +97,7 @@ def _initial(initial, n, seed):
 def _check(system):
     if system.n < 1:
         raise InvalidSystemError("need at least one dipole")
+    warn_if_not_lindblad(system, "method='meanfield'")
 
 
 # ---------------------------------------------------------------------------- dynamics
