@@ -32,17 +32,29 @@ __all__ = [
 
 
 def parse_theta(theta) -> float:
-    """Angle in radians; the string ``"magic"`` means arccos(1/sqrt 3)."""
+    """Angle in radians, in [-pi, pi]; the string ``"magic"`` means arccos(1/sqrt 3).
+
+    Raises :class:`~mpsync.errors.InvalidSystemError` (a ``ValueError``) for anything
+    else, e.g. an angle in degrees.
+    """
+    from .errors import InvalidSystemError
+
     if isinstance(theta, str):
         if theta.strip().lower() == "magic":
             return MAGIC_ANGLE
         try:
-            return float(theta)
+            theta = float(theta)
         except ValueError:
-            raise ValueError(f"theta must be a number in radians or 'magic', got {theta!r}") from None
-    theta = float(theta)
+            raise InvalidSystemError(f"theta must be a number in radians or 'magic', got {theta!r}") from None
+    try:
+        theta = float(theta)
+    except (TypeError, ValueError):
+        raise InvalidSystemError(f"theta must be a number in radians or 'magic', got {theta!r}") from None
     if not np.isfinite(theta):
-        raise ValueError(f"theta must be finite, got {theta}")
+        raise InvalidSystemError(f"theta must be finite, got {theta}")
+    if abs(theta) > np.pi + 1e-12:
+        raise InvalidSystemError(f"theta = {theta:g} is outside [-pi, pi]: it is in radians "
+                                 f"({theta:g} degrees would be {np.radians(theta):.6g}), or 'magic'")
     return theta
 
 

@@ -71,11 +71,9 @@ __all__ = ["sweep", "build_system", "point_key", "save_dataset", "load_dataset",
 #: Observables stored by default.
 DEFAULT_OBSERVABLES = ("ZQ", "ZQ2", "sz_mean")
 
-#: Constructors reachable from a dict spec's ``model`` key.
-MODELS = ("chain", "all_to_all", "power_law", "from_positions", "from_matrices")
-
-#: Parameters applied after construction, valid for every model.
-DERIVED = ("W_over_feff", "delta_spread", "delta_seed")
+#: Constructors reachable from a dict spec's ``model`` key (hyphens work too: "all-to-all").
+#: Parameters applied after construction, valid for every model (``mpsync.builder``).
+from .builder import DERIVED, MODELS  # noqa: E402
 
 _CACHE_VERSION = 1
 
@@ -84,16 +82,10 @@ _EXTRA_DIMS = {"sz": ("site",), "correlations_re": ("site", "site2"),
 
 
 # ---------------------------------------------------------------------- systems
-def _constructor(model):
-    from .model import DipoleSystem
-
-    if model not in MODELS:
-        raise InvalidSystemError(f"unknown model {model!r} in the sweep spec; choose one of {', '.join(MODELS)}")
-    return getattr(DipoleSystem, model)
-
-
 def _system_parameter_names(base) -> tuple[set, bool]:
     """Names accepted as system parameters and whether any name is accepted."""
+    from .builder import parameter_names
+
     if callable(base):
         sig = inspect.signature(base)
         var_kw = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
@@ -101,8 +93,7 @@ def _system_parameter_names(base) -> tuple[set, bool]:
     if not isinstance(base, dict) or "model" not in base:
         raise InvalidSystemError("base must be a callable(**params) -> DipoleSystem or a dict with a "
                                  f"'model' key (one of {', '.join(MODELS)}), got {base!r}")
-    sig = inspect.signature(_constructor(base["model"]))
-    return set(sig.parameters) | set(DERIVED), False
+    return parameter_names(base["model"]), False
 
 
 def split_parameters(base, params: dict):
@@ -125,7 +116,8 @@ def build_system(base, **params):
     Parameters
     ----------
     base : dict or callable
-        A spec ``dict(model=..., **constructor_args)`` or ``callable(**params)``.
+        A spec ``dict(model=..., **constructor_args)`` (see :mod:`mpsync.builder`)
+        or ``callable(**params)``.
     **params
         Overrides of the spec, including the derived ``W_over_feff``,
         ``delta_spread`` and ``delta_seed``.
@@ -134,30 +126,16 @@ def build_system(base, **params):
     -------
     DipoleSystem
     """
+    from .builder import build_system as _build
+
     params = dict(params)
-    derived = {k: params.pop(k) for k in DERIVED if k in params}
-    if callable(base):
-        system = base(**params)
-    else:
+    if not callable(base):
         spec = {**base, **params}
-        for k in DERIVED:
-            if k in spec:
-                derived.setdefault(k, spec.pop(k))
-        model = spec.pop("model")
-        ctor = _constructor(model)
-        if model == "power_law" and isinstance(spec.get("shape"), list):
-            spec["shape"] = tuple(spec["shape"])
-        try:
-            system = ctor(**spec)
-        except TypeError as exc:
-            raise InvalidSystemError(f"bad arguments for DipoleSystem.{model}: {exc}") from None
-    if derived.get("W_over_feff") is not None:
-        system = system.replace(W=float(derived["W_over_feff"]) * system.f_eff)
-    if derived.get("delta_spread") is not None:
-        rng = np.random.default_rng(derived.get("delta_seed", 0))
-        spread = float(derived["delta_spread"])
-        system = system.replace(delta=rng.uniform(-spread / 2, spread / 2, system.n))
-    return system
+        return _build(spec.pop("model"), **spec)
+    from .builder import apply_derived
+
+    derived = {k: params.pop(k) for k in DERIVED if k in params}
+    return apply_derived(base(**params), **derived)
 
 
 # ---------------------------------------------------------------------- hashing
@@ -387,8 +365,6 @@ def sweep(base, grid, method="exact", solver_options=None, executor=None, worker
     points = [dict(zip(names, combo)) for combo in itertools.product(*grid.values())]
     # Validate the spec before any work: a typo should fail at once, not in a worker.
     split_parameters(base, points[0])
-    if isinstance(base, dict):
-        _constructor(base["model"])
 
     keys = [point_key(base, p, method, solver_options, observables) for p in points]
     results = [None] * len(points)
