@@ -14,6 +14,10 @@ __all__ = [
     "NotApplicableError",
     "TooLargeError",
     "InvalidOptionError",
+    "InvalidSiteError",
+    "OutputPathError",
+    "check_writable",
+    "check_readable",
     "ConvergenceError",
     "ConvergenceWarning",
     "UnphysicalStateError",
@@ -45,6 +49,15 @@ class TooLargeError(MpsyncError, MemoryError):
 class InvalidOptionError(MpsyncError, ValueError):
     """A solver option is unknown to the method or has a bad value; the message names
     the option, the method and the options it does take."""
+
+
+class InvalidSiteError(MpsyncError, IndexError, ValueError):
+    """A dipole index out of range (or a pair of equal indices where two sites are needed)."""
+
+
+class OutputPathError(MpsyncError, OSError):
+    """An output path (``--save``, ``--checkpoint``, a sweep's ``out`` or ``cache_dir``)
+    cannot be written, or an input file cannot be read; checked before any work."""
 
 
 class ConvergenceError(MpsyncError, RuntimeError):
@@ -109,6 +122,40 @@ def warn_if_not_lindblad(system, method: str, rtol: float = 1e-9) -> None:
             f"f is not positive semidefinite (smallest eigenvalue {lmin:.6g}): the master equation is "
             f"not of Lindblad form, so {method} solves equations that no physical dipole system obeys "
             "(e.g. all-to-all needs f_eff / N <= Gamma)", NotLindbladWarning, stacklevel=4)
+
+
+def check_writable(path, what: str = "output file", make_parents: bool = False):
+    """Raise :class:`OutputPathError` unless a file can be created at ``path``: ``path`` is
+    not a folder and its folder exists and is writable (or, with ``make_parents``, can be
+    created). Returns the path."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise OutputPathError(f"{what} {str(path)!r} is a folder; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputPathError(f"cannot write {what} {str(path)!r}: {str(probe)!r} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise OutputPathError(f"cannot write {what} {str(path)!r}: permission denied")
+    if probe != parent and not make_parents:
+        raise OutputPathError(f"cannot write {what} {str(path)!r}: folder {str(parent)!r} does not exist")
+    return p
+
+
+def check_readable(path, what: str = "input file"):
+    """Raise :class:`OutputPathError` unless ``path`` is a readable file. Returns the path."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise OutputPathError(f"{what} {str(path)!r} not found")
+    if p.is_dir() or not os.access(p, os.R_OK):
+        raise OutputPathError(f"cannot read {what} {str(path)!r}")
+    return p
 
 
 def available_memory_bytes() -> int:

@@ -163,9 +163,17 @@ class SteadyState(_Observables):
     # ---------------------------------------------------------------- pair quantities
     def pair_density_matrix(self, a: int, b: int) -> np.ndarray:
         """4 x 4 reduced density matrix of dipoles a and b (basis dd, du, ud, uu)."""
+        from .errors import InvalidSiteError
+
         m = self.moments
+        for i in (a, b):
+            if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+                raise InvalidSiteError(f"pair_density_matrix: site {i!r} is not an integer index")
+            if not 0 <= i < self.n:
+                raise InvalidSiteError(f"pair_density_matrix: site {i} is out of range for N = {self.n} "
+                                       f"dipoles (0 .. {self.n - 1})")
         if a == b:
-            raise ValueError("pair_density_matrix needs two different sites")
+            raise InvalidSiteError(f"pair_density_matrix needs two different sites, got ({a}, {b})")
         kw = {}
         if m.sm is not None:
             kw.update(sm_a=m.sm[a], sm_b=m.sm[b])
@@ -221,13 +229,15 @@ class SteadyState(_Observables):
         return json.dumps(self.to_dict(**kw))
 
     def save(self, path) -> None:
-        """Save the full moment arrays and the diagnostics to a ``.npz`` file."""
-        m = self.moments
-        arrays = {k: v for k, v in (("sm", m.sm), ("zsm", m.zsm), ("smsm", m.smsm)) if v is not None}
-        np.savez(path, sz=m.sz, correlations=m.correlations, zz=m.zz, f=self.system.f,
-                 g=self.system.g, delta=self.system.delta, W=self.system.W,
-                 gamma=self.system.gamma, method=self.method,
-                 diagnostics=json.dumps(_jsonable(self.diagnostics)), **arrays)
+        """Save the full moment arrays, the system and the diagnostics to a ``.npz`` file
+        (read back with :meth:`load`)."""
+        _save(path, self)
+
+    @classmethod
+    def load(cls, path) -> "SteadyState":
+        """A :class:`SteadyState` saved by :meth:`save` (moments, system, diagnostics, errors)."""
+        system, moments, method, diagnostics, errors, _ = _load(path, "steady state")
+        return cls(system, moments, method, diagnostics, errors)
 
 
 class TimeSeries(_Observables):
@@ -278,14 +288,95 @@ class TimeSeries(_Observables):
         return self.moments.sz.shape[-1]
 
     def to_dict(self) -> dict:
+        """JSON-friendly summary: method, N, times, ZQ2 and sz_mean per time, seconds, diagnostics."""
         return {
             "method": self.method,
             "N": self.n,
             "times": self.times.tolist(),
             "ZQ2": np.atleast_1d(self.ZQ2).tolist(),
             "sz_mean": np.mean(self.sz, axis=-1).tolist(),
+            "seconds": float(self.diagnostics.get("seconds", float("nan"))),
             "diagnostics": _jsonable(self.diagnostics),
         }
+
+    def save(self, path) -> None:
+        """Save the times, the moment arrays (leading time axis), the system, the diagnostics
+        and the standard errors to a ``.npz`` file (read back with :meth:`load`)."""
+        _save(path, self, times=self.times)
+
+    @classmethod
+    def load(cls, path) -> "TimeSeries":
+        """A :class:`TimeSeries` saved by :meth:`save`."""
+        system, moments, method, diagnostics, errors, data = _load(path, "time series")
+        if "times" not in data:
+            from .errors import MpsyncError
+
+            raise MpsyncError(f"{path} holds a steady state, not a time series; use SteadyState.load")
+        return cls(system, data["times"], moments, method, diagnostics, errors)
+
+
+_FORMAT = "mpsync-result"
+_FORMAT_VERSION = 1
+
+
+def _save(path, result, **extra):
+    m = result.moments
+    arrays = {k: v for k, v in (("sm", m.sm), ("zsm", m.zsm), ("smsm", m.smsm)) if v is not None}
+    s = result.system
+    if s is not None:
+        arrays.update(f=s.f, g=s.g, delta=s.delta, W=s.W, gamma=s.gamma)
+        if s.positions is not None:
+            arrays["positions"] = s.positions
+        if s.dipole is not None:
+            arrays["dipole"] = s.dipole
+        if s.lattice_shape is not None:
+            arrays["lattice_shape"] = np.asarray(s.lattice_shape)
+        arrays["label"] = s.label
+    for k, v in (result.errors or {}).items():
+        a = np.asarray(v)
+        if a.dtype.kind in "fciu":
+            arrays[f"err_{k}"] = a
+    np.savez(path, format=_FORMAT, format_version=_FORMAT_VERSION, sz=m.sz, correlations=m.correlations,
+             zz=m.zz, method=result.method, diagnostics=json.dumps(_jsonable(result.diagnostics)),
+             **arrays, **extra)
+
+
+def _load(path, what):
+    import zipfile
+
+    from .errors import MpsyncError
+    from .model import DipoleSystem
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise MpsyncError(f"{path} not found") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise MpsyncError(f"{path} is not an mpsync {what} file ({type(exc).__name__})") from None
+    if "sz" not in data or "correlations" not in data or "zz" not in data:
+        raise MpsyncError(f"{path} is not an mpsync {what} file (no moments in it)")
+    opt = {k: data.get(k) for k in ("sm", "zsm", "smsm")}
+    moments = Moments(data["sz"], data["correlations"], data["zz"], **opt)
+    system = None
+    if "f" in data:
+        kw = {}
+        if "positions" in data:
+            kw["positions"] = data["positions"]
+        if "dipole" in data:
+            kw["dipole"] = data["dipole"]
+        if "lattice_shape" in data:
+            kw["lattice_shape"] = tuple(int(x) for x in data["lattice_shape"])
+        if "label" in data:
+            kw["label"] = str(data["label"])
+        system = DipoleSystem(data["f"], data["g"], data["delta"], float(data["W"]),
+                              float(data["gamma"]), **kw)
+    try:
+        diagnostics = json.loads(str(data.get("diagnostics", "{}")))
+    except ValueError:
+        diagnostics = {}
+    errors = {k[4:]: v for k, v in data.items() if k.startswith("err_")}
+    return system, moments, str(data.get("method", "unknown")), diagnostics, errors, data
 
 
 def _jsonable(obj: Any):
