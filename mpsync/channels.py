@@ -1,6 +1,6 @@
 """Single-site operators and the canonical decomposition of the Liouvillian.
 
-Conventions (DESIGN section 2), shared by the exact, MPO and trajectory solvers:
+Conventions (docs/physics.md#conventions and #channels), shared by the exact, MPO and trajectory solvers:
 
 - basis per site: 0 = down (ground), 1 = up (excited); ``s+ = |1><0|``;
 - row-major vectorisation, ``|rho>> = sum rho_ij |i>|j>``, so ``A rho B -> A (x) B^T``;

@@ -3,7 +3,7 @@
 Units: the single-atom decay rate Gamma = 1 unless ``gamma`` is given; lengths
 in units of the transition wavelength lambda.
 
-The dipolar couplings are (seed paper, DESIGN section 1), with
+The dipolar couplings are (seed paper; docs/physics.md#couplings), with
 ``zeta = 2 pi |r_ab| / lambda`` and ``theta`` the angle between the dipole
 moment and ``r_ab``::
 

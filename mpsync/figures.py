@@ -1,7 +1,7 @@
 """The seed paper's figures: data through the sweep engine, a PNG per panel, numerical checks.
 
 ``run_figure(name, quick=False, out_dir=None)`` reproduces one panel of Zhu et
-al., "Synchronization of interacting quantum dipoles" (DESIGN section 5):
+al., "Synchronization of interacting quantum dipoles" (docs/physics.md#paper-figures):
 
 ====  ===========================================================  ==============  =================
 name  content                                                      method          full size (quick)

@@ -2,7 +2,7 @@
 
 Every function here is solver independent: solvers produce one- and two-point
 moments (:class:`mpsync.result.Moments`), and these functions turn them into
-the paper's quantities (DESIGN section 4).
+the paper's quantities (defined in docs/physics.md#observables).
 """
 
 from __future__ import annotations

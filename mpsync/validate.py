@@ -2,7 +2,7 @@
 
 ``mpsync validate [--quick]`` runs :func:`run_validation`, which solves each
 shared case with both solvers of a pair and compares the steady-state moments
-(DESIGN section 4; Gamma = 1, lengths in lambda):
+(docs/physics.md#observables; Gamma = 1, lengths in lambda):
 
 - ``max |d sz|``: max over sites of |<sz_a>_1 - <sz_a>_2|;
 - ``max |d C|``: max over all a, b of |C_ab,1 - C_ab,2|, C_ab = <s+_a s-_b>;

@@ -30,7 +30,7 @@ def _op(o, a, n):
 
 
 def _dense_lindblad(system, rho):
-    """L[rho] of DESIGN section 1, built directly from its definition."""
+    """L[rho] of docs/physics.md#master-equation, built directly from its definition."""
     n = system.n
     sp = [_op(SP, a, n) for a in range(n)]
     sm = [_op(SM, a, n) for a in range(n)]
@@ -116,7 +116,7 @@ def test_closure_is_an_approximation_for_correlated_states(rng):
 
 
 def test_sanity_equation(rng):
-    """DESIGN section 2: d<s-_a>/dt = -(i delta_a + (Gamma + W)/2) <s-_a>
+    """docs/physics.md#moment-equations: d<s-_a>/dt = -(i delta_a + (Gamma + W)/2) <s-_a>
     + 1/2 sum_{b != a} (f_ab + i g_ab) <sz_a s-_b>, for a coherent product state."""
     n = 6
     s = DipoleSystem.from_matrices(random_psd_f(rng, n), random_g(rng, n), W=1.3,
@@ -251,7 +251,7 @@ def test_steady_state_equals_long_evolution(rng):
 
 @pytest.mark.parametrize("W", [0.5, 2.0])
 def test_design_pitfall_roots_are_physical(W):
-    """DESIGN section 7: all-to-all N = 70, f_eff = 15 at W = 2 and 0.5 -- generic
+    """docs/physics.md#pitfall-cumulant-roots: all-to-all N = 70, f_eff = 15 at W = 2 and 0.5 -- generic
     root solves landed on unphysical roots; ours must equal the time integration."""
     s = DipoleSystem.all_to_all(70, 15.0, W)
     ss = cu.steady_state(s, symmetric=False)

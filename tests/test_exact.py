@@ -23,7 +23,7 @@ def _op(single, a, n):
 
 
 def qutip_model(system):
-    """H and collapse operators of DESIGN section 1, jumps from f = V diag(l) V^T."""
+    """H and collapse operators of docs/physics.md#master-equation, jumps from f = V diag(l) V^T."""
     n = system.n
     sm = [_op(SM, a, n) for a in range(n)]
     H = 0 * _op(SZ, 0, n)

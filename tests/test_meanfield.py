@@ -99,7 +99,7 @@ def test_phase_diagram_fast_and_consistent():
 
 
 def test_sanity_equation_and_product_moments(rng):
-    """DESIGN section 2 with <sz_a s-_b> = <sz_a><s-_b> (product state)."""
+    """The sanity equation of docs/physics.md#moment-equations with <sz_a s-_b> = <sz_a><s-_b> (product state)."""
     n = 6
     s = DipoleSystem.from_matrices(random_psd_f(rng, n), random_g(rng, n), W=1.3,
                                    delta=rng.normal(size=n))

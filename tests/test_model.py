@@ -1,4 +1,4 @@
-"""DipoleSystem construction, validation and the coupling limits of DESIGN section 1."""
+"""DipoleSystem construction, validation and the coupling limits of docs/physics.md#couplings."""
 
 import numpy as np
 import pytest

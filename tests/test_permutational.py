@@ -34,7 +34,7 @@ CASES = [
 
 # ---------------------------------------------------------------------- reference
 def _qutip_model(system):
-    """H and collapse operators of DESIGN section 1, site 0 first, basis 0 = down."""
+    """H and collapse operators of docs/physics.md#master-equation, site 0 first, basis 0 = down."""
     n = system.n
     sm1 = qt.Qobj(np.array([[0.0, 1.0], [0.0, 0.0]]))
     ops = []

@@ -1,6 +1,6 @@
 r"""Right-hand sides of the mean-field and second-order cumulant equations.
 
-Derived from the master equation of DESIGN section 1 in the Heisenberg picture,
+Derived from the master equation of docs/physics.md#master-equation in the Heisenberg picture,
 
 .. math::
 

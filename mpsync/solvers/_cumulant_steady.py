@@ -359,7 +359,7 @@ def rightmost_mode(cp: Couplings, sz, vectors: bool = False):
 
 
 def is_physical(sz, C, zz, tol: float = 1e-6) -> bool:
-    """DESIGN section 7: reject roots with |sz| > 1, |C_ab| > 1/2 or |zz| > 1."""
+    """docs/physics.md#pitfall-cumulant-roots: reject roots with |sz| > 1, |C_ab| > 1/2 or |zz| > 1."""
     n = len(sz)
     off = ~np.eye(n, dtype=bool)
     return bool(np.all(np.abs(sz) <= 1 + tol) and np.all(np.abs(C[off]) <= 0.5 + tol)

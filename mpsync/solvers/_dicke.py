@@ -150,7 +150,7 @@ def local_transitions(n, J, M, M1, emission, pumping, collective_emission=0.0):
 
 
 def energies(n, J, M, delta, g_off):
-    """Eigenvalues of H = delta Jz + g/2 (J+J- - Jz - N/2) on |J, M> (DESIGN section 1, uniform)."""
+    """Eigenvalues of H = delta Jz + g/2 (J+J- - Jz - N/2) on |J, M> (docs/physics.md#permutation)."""
     return delta * M + 0.5 * g_off * ((J + M) * (J - M + 1) - M - n / 2.0)
 
 

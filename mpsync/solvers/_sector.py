@@ -5,7 +5,7 @@ Helper module of :mod:`mpsync.solvers.exact` (one algorithm: building the genera
 A basis operator ``|i><j|`` of N qubits is labelled by two configuration integers
 ``i`` (ket) and ``j`` (bra). Site ``a`` is bit ``N - 1 - a`` (site 0 the most
 significant bit, as in :mod:`mpsync.observables`), bit value 1 = up. Every term of
-the master equation (DESIGN section 2) maps ``|i><j|`` to ``coefficient * |i'><j'|``,
+the master equation (docs/physics.md#channels) maps ``|i><j|`` to ``coefficient * |i'><j'|``,
 so the generator is assembled with vectorised bit arithmetic over all basis
 operators at once, for any ordering of them (full space or balanced sector).
 """

@@ -7,7 +7,7 @@ jump changes it by one, so a trajectory started in a basis state stays in a sing
 sector of C(N, k) amplitudes, and a superposition occupies a contiguous range of
 positions ``offsets[k_lo]:offsets[k_hi + 1]``.
 
-The effective Hamiltonian (DESIGN section 2, Gamma = f_aa, units of Gamma)
+The effective Hamiltonian (docs/physics.md#unravelling, Gamma = f_aa, units of Gamma)
 
 .. math::
 

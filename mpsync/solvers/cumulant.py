@@ -1,6 +1,6 @@
 r"""Second-order cumulant expansion: ``method="cumulant"``.
 
-Solves the Heisenberg equations of the master equation of DESIGN section 1
+Solves the Heisenberg equations of the master equation of docs/physics.md#master-equation
 (Gamma = 1 units, times in 1/Gamma) for the one- and two-point moments, with
 every three-site moment factorised by supplement Eq. 7,
 
@@ -35,7 +35,7 @@ Steady state
     follows the dynamics onto the attracting root. While the collective pair
     mode grows (rightmost Re a > 0) dt is capped at ``ptc_cap / Re a``: a longer
     implicit step would project that mode out and land on the unstable
-    uncorrelated root of a synchronising ensemble (DESIGN section 7). A root
+    uncorrelated root of a synchronising ensemble (docs/physics.md#pitfall-cumulant-roots). A root
     outside the physical range (|sz| <= 1, |C_ab| <= 1/2, |zz| <= 1) or on an
     unstable branch (:func:`rightmost_pair_rate` > 0.05 Q) is rejected, kicked
     along its growing pair mode and continued. The final residual max|d/dt|
@@ -130,7 +130,7 @@ def rhs(system_or_couplings, sz, C, zz, m=None, Y=None, P=None):
 
     Examples
     --------
-    The sanity equation of DESIGN section 2 follows from ``d["sm"]``.
+    The sanity equation of docs/physics.md#moment-equations follows from ``d["sm"]``.
     """
     cp = system_or_couplings if isinstance(system_or_couplings, Couplings) else Couplings(system_or_couplings)
     sz = np.asarray(sz, float)
@@ -442,7 +442,7 @@ def _default_taus(mu, Q, n_tau=400):
 def two_time_correlations(state, site: int, taus=None, n_tau: int = 400):
     """Pair functions Z_ab(tau) of one dipole b against every other, in the steady state.
 
-    Z_ab(tau) = <(s+_a(tau) + s+_b(tau)) (s-_a + s-_b)> (DESIGN section 4), from the
+    Z_ab(tau) = <(s+_a(tau) + s+_b(tau)) (s-_a + s-_b)> (docs/physics.md#two-time), from the
     quantum regression theorem with the cumulant closure
     <sz_a(tau) s+_j(tau) s-_b> ~ <sz_a> <s+_j(tau) s-_b> (supplement)::
 
@@ -639,7 +639,7 @@ def symmetric_moments(n: int, f_pair: float, W: float, gamma: float = 1.0, tol: 
 
     Integrates the three reduced equations (:func:`_symmetric_rhs`) from the
     ground state to convergence, so the physical branch is the one reached
-    (DESIGN section 7), then polishes with a Newton step.
+    (docs/physics.md#pitfall-cumulant-roots), then polishes with a Newton step.
 
     Parameters
     ----------

@@ -6,7 +6,7 @@ Solves (Gamma = 1 units by default, times in 1/Gamma)
 
     \dot\rho = \mathcal{L}\rho = -i[H, \rho] + \mathcal{L}_f[\rho] + \mathcal{L}_W[\rho]
 
-of DESIGN section 1 for arbitrary f, g, delta and W, built from
+of docs/physics.md#master-equation for arbitrary f, g, delta and W, built from
 :func:`mpsync.channels.local_generator` and :func:`mpsync.channels.pair_channel_coefficients`.
 
 Steady state
@@ -702,7 +702,7 @@ def correlation_function(system, taus, steady: SteadyState | None = None, progre
     G_ab(tau) = Tr[s+_a exp(L tau)(s-_b rho_ss)]. The operator s-_b rho_ss has one
     excitation fewer in the ket than in the bra, and L keeps that difference, so the
     propagation runs in the sector n_ket - n_bra = -1 (C(2N, N-1) elements), for all
-    b at once. The pair function of DESIGN section 4 is
+    b at once. The pair function of docs/physics.md#two-time is
     Z_ab(tau) = G_aa + G_ab + G_ba + G_bb.
 
     Parameters

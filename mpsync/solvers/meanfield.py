@@ -1,6 +1,6 @@
 r"""Mean-field (product-state) solver: ``method="meanfield"``.
 
-With rho = (x)_a rho_a the master equation of DESIGN section 1 reduces to 3N
+With rho = (x)_a rho_a the master equation (docs/physics.md#master-equation) reduces to 3N
 nonlinear equations (supplement Eqs. 1-2, main Eq. 5), written here for the
 complex coherence m_a = <s-_a> = S_perp e^{i phi} and <sz_a> so that nothing is
 singular at S_perp = 0 (Gamma = 1 units, times in 1/Gamma)::

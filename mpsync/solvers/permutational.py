@@ -1,6 +1,6 @@
 r"""Exact permutation-symmetric solver (``method="permutational"``) for all-to-all ensembles.
 
-Solves the master equation of DESIGN section 1 (Gamma = 1 units by default, times
+Solves the master equation of docs/physics.md#master-equation (Gamma = 1 units by default, times
 in 1/Gamma) exactly when it is invariant under permutations of the dipoles:
 f_ab = f (a != b), g_ab = g (a != b) and uniform delta. Then
 
@@ -329,8 +329,8 @@ def two_time(result_or_system, taus, kind: str = "J", fit: bool = True, progress
     ``kind="J"``: G(tau) = <J+(tau) J-(0)> = Tr[J+ exp(L tau)(J- rho)], with J- rho
     in the sector m - m' = -1 of the N-spin Dicke space.
 
-    ``kind="pair"``: Z_ab(tau) = <(s+_a(tau) + s+_b(tau))(s-_a + s-_b)> (DESIGN
-    section 4) = 2 <s+_a(tau) s-_a> + 2 <s+_b(tau) s-_a>; both come from evolving
+    ``kind="pair"``: Z_ab(tau) = <(s+_a(tau) + s+_b(tau))(s-_a + s-_b)>
+    (docs/physics.md#two-time) = 2 <s+_a(tau) s-_a> + 2 <s+_b(tau) s-_a>; both come from evolving
     s-_a rho in the (N - 1 symmetric) x (site a) space, sector -1.
 
     Parameters

@@ -1,6 +1,6 @@
 r"""Quantum trajectories: jump (MCWF) and diffusive (QSD, homodyne) unravellings.
 
-Unravels the master equation of DESIGN section 1 (Gamma = 1 units, times in
+Unravels the master equation of docs/physics.md#master-equation (Gamma = 1 units, times in
 1/Gamma) into pure states over the 2^N amplitudes of N dipoles, with
 
 .. math::
