@@ -66,7 +66,7 @@ import numpy as np
 from .errors import InvalidSystemError, MpsyncError
 
 __all__ = ["sweep", "build_system", "point_key", "save_dataset", "load_dataset", "run_spec_file",
-           "expand_grid_values", "DEFAULT_OBSERVABLES", "MODELS"]
+           "expand_grid_values", "DEFAULT_OBSERVABLES", "MODELS", "RUN_KEYS"]
 
 #: Observables stored by default.
 DEFAULT_OBSERVABLES = ("ZQ", "ZQ2", "sz_mean")
@@ -136,6 +136,24 @@ def build_system(base, **params):
 
     derived = {k: params.pop(k) for k in DERIVED if k in params}
     return apply_derived(base(**params), **derived)
+
+
+def _check_point_options(base, points, method, solver_options):
+    """Check every point's method and solver options against the declared options."""
+    from .solvers import check_options
+
+    if isinstance(base, dict):  # a typo in [system] fails here, not in a worker
+        build_system(base, **split_parameters(base, points[0])[0])
+    seen = set()
+    for p in points:
+        _, m, opts = split_parameters(base, p)
+        m = m or method
+        opts = {**solver_options, **opts}
+        key = (str(m), json.dumps(_canonical(opts), sort_keys=True))
+        if key in seen:
+            continue
+        seen.add(key)
+        check_options(m, "steady_state", opts)
 
 
 # ---------------------------------------------------------------------- hashing
@@ -308,7 +326,8 @@ def _coord(values):
 
 
 def sweep(base, grid, method="exact", solver_options=None, executor=None, workers=None,
-          cache_dir=None, progress=True, observables=DEFAULT_OBSERVABLES, on_error="raise"):
+          cache_dir=None, progress=True, observables=DEFAULT_OBSERVABLES, on_error="raise",
+          scheduler_timeout=None):
     """Steady states over a grid of system and solver parameters.
 
     Parameters
@@ -338,6 +357,13 @@ def sweep(base, grid, method="exact", solver_options=None, executor=None, worker
     on_error : {"raise", "nan"}
         ``"nan"`` stores NaN and the message in the ``error`` variable (failed
         points are not cached, so a rerun retries them).
+    scheduler_timeout : float, optional
+        Seconds to wait for a Dask scheduler given by address (default 10).
+
+    Before any point runs, the spec, the solver options (against each method's
+    declared options) and ``cache_dir`` (writable) are checked. An interrupt
+    (Ctrl-C, or SIGTERM from the ``mpsync`` command) stops every worker; the
+    points finished so far are in the cache, and a rerun computes only the rest.
 
     Returns
     -------
@@ -364,7 +390,14 @@ def sweep(base, grid, method="exact", solver_options=None, executor=None, worker
     names = list(grid)
     points = [dict(zip(names, combo)) for combo in itertools.product(*grid.values())]
     # Validate the spec before any work: a typo should fail at once, not in a worker.
-    split_parameters(base, points[0])
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
+                                or workers < 1):
+        raise MpsyncError(f"workers must be an integer >= 1, got {workers!r}")
+    _check_point_options(base, points, method, solver_options)
+    if cache_dir is not None:
+        from .errors import check_writable
+
+        check_writable(Path(cache_dir) / "probe.json", "cache folder", make_parents=True)
 
     keys = [point_key(base, p, method, solver_options, observables) for p in points]
     results = [None] * len(points)
@@ -392,7 +425,7 @@ def sweep(base, grid, method="exact", solver_options=None, executor=None, worker
 
         desc = f"sweep {method}" + (f" ({n_cached} cached)" if n_cached else "")
         parallel_map(_compute_point, tasks, executor=executor, workers=workers, progress=progress,
-                     description=desc, on_result=on_result)
+                     description=desc, on_result=on_result, scheduler_timeout=scheduler_timeout)
 
     shape = tuple(len(grid[k]) for k in names)
     var_shapes, var_kinds = {}, {}
@@ -501,7 +534,11 @@ def expand_grid_values(values):
     return [values]
 
 
-def run_spec_file(path, scheduler=None, out=None, progress=True):
+#: keys of the [run] section of a spec file
+RUN_KEYS = ("observables", "cache_dir", "out", "workers", "scheduler", "scheduler_timeout", "on_error")
+
+
+def run_spec_file(path, scheduler=None, out=None, progress=True, scheduler_timeout=None):
     """Run the sweep described by a TOML file (``mpsync sweep spec.toml``).
 
     The spec format::
@@ -527,7 +564,11 @@ def run_spec_file(path, scheduler=None, out=None, progress=True):
         out = "my-sweep.nc"   # default: the spec path with .nc; .h5 for HDF5
         workers = 2
         scheduler = "tcp://host:port"          # a Dask cluster; --scheduler overrides
+        scheduler_timeout = 10                 # seconds to wait for the scheduler
         on_error = "raise"    # or "nan"
+
+    Unknown keys in ``[run]`` and unknown solver options are refused before any work,
+    and so are an ``out`` or ``cache_dir`` that cannot be written.
 
     Relative paths in the spec are relative to the spec file; ``out`` given as an
     argument (the CLI's ``--out``) is relative to the working directory.
@@ -558,6 +599,13 @@ def run_spec_file(path, scheduler=None, out=None, progress=True):
     solver = dict(spec.get("solver", {}))
     method = solver.pop("method", "exact")
     run = dict(spec.get("run", {}))
+    for key in run:
+        if key not in RUN_KEYS:
+            import difflib
+
+            close = difflib.get_close_matches(key, RUN_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise MpsyncError(f"unknown key {key!r} in [run] of {path}; {hint}use {', '.join(RUN_KEYS)}")
     here = path.parent
     cache_dir = Path(run.get("cache_dir", Path(".mpsync-cache") / path.stem))
     if not cache_dir.is_absolute():
@@ -569,9 +617,15 @@ def run_spec_file(path, scheduler=None, out=None, progress=True):
     else:
         out = path.with_suffix(".nc")
     executor = scheduler or run.get("scheduler")
+    if out.suffix.lower() not in (".nc", ".h5", ".hdf5", ".nc4"):
+        raise MpsyncError(f"unknown dataset format {out.suffix!r} for {out}: use .nc or .h5")
+    from .errors import check_writable
+
+    check_writable(out, "sweep output", make_parents=True)
+    timeout = scheduler_timeout if scheduler_timeout is not None else run.get("scheduler_timeout")
     ds = sweep(base, grid, method=method, solver_options=solver, executor=executor,
                workers=run.get("workers"), cache_dir=cache_dir, progress=progress,
                observables=tuple(run.get("observables", DEFAULT_OBSERVABLES)),
-               on_error=run.get("on_error", "raise"))
+               on_error=run.get("on_error", "raise"), scheduler_timeout=timeout)
     save_dataset(ds, out)
     return ds, out
