@@ -1,6 +1,7 @@
 """Single-site operators and the canonical decomposition of the Liouvillian.
 
-Conventions (docs/physics.md#conventions and #channels), shared by the exact, MPO and trajectory solvers:
+Conventions (docs/physics.md#conventions and #channels), shared by the exact and MPO solvers
+(the trajectory solver's H_eff and jump operators hold the same terms):
 
 - basis per site: 0 = down (ground), 1 = up (excited); ``s+ = |1><0|``;
 - row-major vectorisation, ``|rho>> = sum rho_ij |i>|j>``, so ``A rho B -> A (x) B^T``;
