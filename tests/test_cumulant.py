@@ -437,8 +437,9 @@ def test_errors():
     s = DipoleSystem.all_to_all(3, 1.0, 2.0)
     with pytest.raises(InvalidSystemError):
         cu.evolve(s, [1.0, 0.5])
+    from mpsync.errors import InvalidOptionError
     for bad in ({"ptc_cap": 0.0}, {"tol": -1.0}, {"krylov": 0}, {"ptc_dt": -0.1}):
-        with pytest.raises(InvalidSystemError, match=next(iter(bad))):
+        with pytest.raises(InvalidOptionError, match=next(iter(bad))):
             cu.steady_state(s, symmetric=False, **bad)
 
 

@@ -223,7 +223,8 @@ def _call(fn, entry_label, *args, **options):
     if diag.get("converged") is False and not warned:
         why = diag.get("stop_reason") or diag.get("warning") or "stopping criterion not reached"
         res = diag.get("residual")
-        res = f", residual {float(res):.3g}" if isinstance(res, (int, float, np.floating)) else ""
+        res = (f", residual {float(res):.3g}" if isinstance(res, (int, float, np.floating))
+               and "residual" not in str(why) else "")
         warnings.warn(f"method='{result.method}' {entry_label} did not converge ({why}{res}); "
                       "diagnostics['converged'] is False", ConvergenceWarning, stacklevel=3)
     return result

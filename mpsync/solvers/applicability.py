@@ -148,8 +148,9 @@ def _refusal(method, system, entry="steady_state", options=None):
     need = _memory(method, system, entry, options)
     avail = available_memory_bytes()
     if need > _FRACTION * avail:
-        size = "more than can be stored" if not np.isfinite(need) else f"~{format_bytes(need)}"
-        return _SIZE, f"at N={n} needs {size} but only {format_bytes(avail)} is available"
+        if not np.isfinite(need):
+            return _SIZE, f"at N={n} needs far more memory than the {format_bytes(avail)} available"
+        return _SIZE, f"at N={n} needs ~{format_bytes(need)} but only {format_bytes(avail)} is available"
     return None
 
 

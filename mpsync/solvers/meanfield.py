@@ -140,12 +140,23 @@ def evolve(system, times, initial="random", seed=None, rtol: float = 1e-8, atol:
     sz0, m0 = _initial(initial, n, seed)
     y0 = np.concatenate([sz0.astype(complex), m0])
 
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=float(times[-1]), desc=f"meanfield N={n}", unit="1/Gamma")
+
     def fun(t, y):
+        if bar is not None and t > bar.n:
+            bar.update(t - bar.n)
         dsz, dm = rhs_meanfield(cp, y[:n].real, y[n:])
         return np.concatenate([dsz.astype(complex), dm])
 
-    sol = integrate.solve_ivp(fun, (0.0, float(times[-1])), y0, method=integrator, t_eval=times,
-                              rtol=rtol, atol=atol)
+    try:
+        sol = integrate.solve_ivp(fun, (0.0, float(times[-1])), y0, method=integrator, t_eval=times,
+                                  rtol=rtol, atol=atol)
+    finally:
+        if bar is not None:
+            bar.close()
     if not sol.success:
         raise RuntimeError(f"mean-field integration failed: {sol.message}")
     snaps = [_moments(sol.y[:n, k].real, sol.y[n:, k]) for k in range(len(times))]
@@ -180,7 +191,10 @@ def steady_state(system, seed=0, initial="random", tol: float = 1e-9, t_chunk: f
     tol : float
         Target of max |d sz/dt|, |d m/dt + i omega m| (units of Gamma).
     t_chunk, t_max : float
-        Integration chunk (default 50 / (Gamma + W)) and the longest time.
+        Integration chunk (default 50 / (Gamma + W)) and the longest time; a run that
+        reaches ``t_max`` above ``tol`` returns with ``diagnostics["converged"]`` False.
+    progress : bool
+        One line per chunk (time, residual) on stderr.
 
     Returns
     -------
@@ -207,11 +221,18 @@ def steady_state(system, seed=0, initial="random", tol: float = 1e-9, t_chunk: f
         y = sol.y[:, -1]
         t += t_chunk
         res, omega = _residual(cp, y[:n].real, y[n:])
+        if progress:
+            import sys
+
+            print(f"meanfield N={n}: t = {t:.4g}, residual {res:.3g} (tol {tol:g}), "
+                  f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     sz, m = y[:n].real, y[n:]
     if np.max(np.abs(m)) < 1e-7:
         omega = float("nan")
     diag = {"seconds": time.perf_counter() - t0, "residual": res, "omega": omega, "t_final": t,
-            "seed": seed, "Z": float(order_parameter(m))}
+            "seed": seed, "Z": float(order_parameter(m)), "converged": bool(res <= tol)}
+    if res > tol:
+        diag["stop_reason"] = f"t_max = {t_max:g} reached with residual {res:.3g} > tol = {tol:g}"
     return SteadyState(system, _moments(sz, m), METHOD, diag)
 
 

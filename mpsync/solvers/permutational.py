@@ -147,7 +147,7 @@ def steady_state(system, progress: bool = False) -> SteadyState:
         Permutation symmetric (all-to-all f and g, uniform delta); f must be
         positive semidefinite (f_eff/N <= Gamma for all-to-all).
     progress : bool
-        Accepted for a uniform interface; the solve is a single factorisation.
+        One line on stderr when the solve (a single factorisation) is done.
 
     Returns
     -------
@@ -205,6 +205,11 @@ def steady_state(system, progress: bool = False) -> SteadyState:
         info.update(solver="sparse LU", lu_nnz=nnz)
         x = x / x.sum()
     residual = float(np.max(np.abs(L @ x)))
+    if progress:
+        import sys
+
+        print(f"permutational N={n}: {info['solver']} of {sector.size} Dicke populations, residual "
+              f"{residual:.3g}, {time.perf_counter() - t0:.2f} s", file=sys.stderr)
     info["min_population"] = float(x.min())
     x = np.clip(x, 0.0, None)  # round-off negatives (~1e-17) of populations
     x /= x.sum()
