@@ -197,7 +197,7 @@ def von_neumann_entropy(rho, base=2.0, on_unphysical: str = "raise") -> float:
     means ``rho`` is not a state (see :func:`check_state`: raise, or NaN with a warning
     when ``on_unphysical="nan"``).
     """
-    w = check_state(rho, "density matrix", on_unphysical)
+    w = check_state(rho, "matrix", on_unphysical)
     return float("nan") if w is None else _entropy_of_eigenvalues(w, base)
 
 
@@ -328,7 +328,7 @@ def qfi_from_operators(state, operators, on_unphysical: str = "raise"):
             mean = np.vdot(psi, opsi)
             out.append(4.0 * float(np.real(np.vdot(opsi, opsi) - mean * np.conj(mean))))
         return np.array(out)
-    if check_state(state, "density matrix", on_unphysical) is None:
+    if check_state(state, "matrix", on_unphysical) is None:
         return np.full(len(operators), np.nan)
     p, v = np.linalg.eigh(0.5 * (state + np.conj(state.T)))
     p = np.clip(p.real, 0.0, None)

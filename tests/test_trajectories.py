@@ -269,3 +269,53 @@ def test_registry_reaches_the_solver():
     ss = mpsync.steady_state(DipoleSystem.chain(2, 0.1, "magic", W=1.0), method="trajectories",
                              ntraj=2, t_burn=1.0, t_avg=1.0, seed=0, workers=1)
     assert ss.n == 2 and ss.method == "trajectories" and ss.diagnostics["ntraj"] == 2
+
+
+# ---------------------------------------------------------------- jump basis (issue 14)
+@pytest.mark.parametrize("basis", tr.JUMP_BASES)
+def test_jump_operators_decompose_f(basis):
+    """Every jump basis is a decomposition f = A A^T (so the master equation is the same)."""
+    for system in (DipoleSystem.all_to_all(5, 2.5, 1.0), DipoleSystem.chain(5, 0.2, "magic", W=1.0)):
+        A = tr.jump_operators(system, basis)
+        np.testing.assert_allclose(A @ A.T, system.f, atol=1e-12)
+    # all-to-all, f_ab = 0.5 < Gamma: eigenvalue 0.5 four times (degenerate) and 2.5 once
+    A = tr.jump_operators(DipoleSystem.all_to_all(5, 2.5, 1.0), basis)
+    if basis == "local":
+        # local emission at Gamma - f_ab = 0.5 plus one collective channel sqrt(f_ab) sum_b s-_b
+        np.testing.assert_allclose(A[:, :5], np.sqrt(0.5) * np.eye(5), atol=1e-12)
+        np.testing.assert_allclose(np.abs(A[:, 5:]), np.sqrt(0.5) * np.ones((5, 1)), atol=1e-12)
+    else:
+        assert A.shape == (5, 5)
+    # f_ab = Gamma (rank one): both bases are the single collective mode
+    A1 = tr.jump_operators(DipoleSystem.all_to_all(4, 4.0, 1.0), basis)
+    np.testing.assert_allclose(np.abs(A1), np.ones((4, 1)), atol=1e-12)
+    with pytest.raises(InvalidOptionError, match="jump_basis"):
+        tr.jump_operators(DipoleSystem.all_to_all(4, 4.0, 1.0), "dicke")
+
+
+def test_unconditional_moments_do_not_depend_on_the_jump_basis():
+    """Degenerate f (all-to-all N = 4, f_ab = 0.5): jumps in the eigenmode and in the
+    local + collective basis give the exact steady-state moments within 5 standard errors."""
+    from mpsync.solvers import exact
+
+    system = DipoleSystem.all_to_all(4, 2.0, 2.0)
+    ref = exact.steady_state(system)
+    for basis in tr.JUMP_BASES:
+        ss = tr.steady_state(system, ntraj=24, t_burn=8.0, t_avg=24.0, seed=3, workers=1,
+                             jump_basis=basis)
+        assert ss.diagnostics["jump_basis"] == basis
+        se = np.sqrt(ss.errors["sz"] ** 2 + 1e-6)
+        assert np.all(np.abs(ss.sz - ref.sz) <= 5 * se), (basis, ss.sz, ref.sz)
+        sec = np.sqrt(np.real(ss.errors["correlations"]) ** 2 + 1e-6)
+        assert np.all(np.abs((ss.correlations - ref.correlations).real) <= 5 * sec), basis
+
+
+def test_unravelling_names():
+    """jumps / homodyne / heterodyne; 'diffusion' is the old name of heterodyne (same paths)."""
+    assert set(tr.UNRAVELLINGS) >= {"jumps", "homodyne", "heterodyne"}
+    system = DipoleSystem.all_to_all(3, 3.0, 2.0)
+    a, b = (tr.evolve(system, [0.0, 0.2], ntraj=2, dt=1e-2, seed=1, workers=1, unravelling=u)
+            for u in ("heterodyne", "diffusion"))
+    assert np.array_equal(a.extras["qfi_trajectories"], b.extras["qfi_trajectories"])
+    with pytest.raises(InvalidOptionError, match="unravelling"):
+        tr.evolve(system, [0.0, 0.2], ntraj=2, unravelling="photodetection")

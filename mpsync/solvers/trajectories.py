@@ -11,8 +11,25 @@ Unravels the master equation of docs/physics.md#master-equation (Gamma = 1 units
 f = V diag(l) V^T (round-off negatives clipped, l_k ~ 0 dropped). H_eff is a sparse
 matrix in the excitation-sector order of :mod:`mpsync.solvers._statevector` (never dense).
 
-Unravellings (``unravelling=``)
-    ``"jumps"`` (Monte Carlo wave function, waiting-time method): the unnormalised
+Jump basis (``jump_basis=``)
+    Any A with f = A A^T gives jumps L_k = sum_b A_bk s-_b with the same master
+    equation (sum_k L_k rho L_k^+ = sum_ab f_ab s-_b rho s+_a, and sum_k L_k^+ L_k =
+    sum_ab f_ab s+_a s-_b): unconditional quantities do not depend on the choice,
+    conditional ones (what a detector records) do, for jumps and homodyne. With a
+    degenerate f (all-to-all with f_ab < Gamma: eigenvalue Gamma - f_ab, N - 1 times)
+    even the eigenmodes are not unique. Two documented choices:
+    ``"eigen"`` (default): A = V sqrt(l), the eigenmodes of f, orthogonal channels
+    (within a degenerate eigenspace: whatever basis LAPACK returns).
+    ``"local"``: local emission plus collective modes, f = l_min 1 + (f - l_min 1):
+    sqrt(l_min) s-_a on every dipole (independent emission at the smallest rate of
+    f) and the eigenmodes of the positive semidefinite remainder. For the all-to-all
+    ensemble this is the textbook model of independent decay at rate Gamma - f_ab
+    plus one superradiant channel sqrt(f_ab) sum_b s-_b, with no arbitrary choice
+    left; for f_ab = Gamma (f_eff = N, rank one) both bases are the one collective
+    mode.
+
+Unravellings (``unravelling=``), named by the detection they model
+    ``"jumps"`` (photon counting; Monte Carlo wave function, waiting-time method): the unnormalised
     state follows d psi/dt = -i H_eff psi until ||psi||^2 falls to a uniform random
     r; then a jump L_j is chosen with probability ||L_j psi||^2 / sum. Between jumps
     the propagator exp(-i H_eff h) is a Taylor series of the sector block (scalar
@@ -21,10 +38,10 @@ Unravellings (``unravelling=``)
     output psi(theta h) = sum_m theta^m w_m, so the jump time solves the polynomial
     equation ||psi(theta h)||^2 = r (Brent) to round-off: no time-step error.
     A trajectory started in a basis state stays in one excitation sector.
-    ``"diffusion"`` (quantum state diffusion, Gisin-Percival, complex Wiener noise
-    d xi_j, E[d xi d xi*] = dt):
+    ``"heterodyne"`` (quantum state diffusion, Gisin-Percival, complex Wiener noise
+    d xi_j, E[d xi d xi*] = dt; ``"diffusion"`` is accepted as its old name):
     d psi = [-i H_eff + sum_j (<L_j>^* L_j - |<L_j>|^2 / 2)] psi dt + sum_j (L_j - <L_j>) psi d xi_j.
-    ``"homodyne"``: real noise dW_j, x_j = <L_j + L_j^+>:
+    ``"homodyne"`` (one quadrature of each channel): real noise dW_j, x_j = <L_j + L_j^+>:
     d psi = [-i H_eff + sum_j (x_j L_j / 2 - x_j^2 / 8)] psi dt + sum_j (L_j - x_j / 2) psi dW_j.
     Both diffusive equations are integrated with the Euler-Maruyama scheme (strong
     order 1/2, weak order 1: averages carry an O(dt) bias) with a fixed step
@@ -68,16 +85,47 @@ from ..result import Moments, SteadyState, TimeSeries
 from ..states import check_times, has_coherences, product_state
 from ._statevector import StateSpace, check_size, moments_of_state, qfi_from_moments
 
-__all__ = ["steady_state", "evolve", "qfi_vs_time", "conditional_qfi", "UNRAVELLINGS"]
+__all__ = ["steady_state", "evolve", "qfi_vs_time", "conditional_qfi", "jump_operators", "UNRAVELLINGS",
+           "JUMP_BASES"]
 
-UNRAVELLINGS = ("jumps", "diffusion", "homodyne")
+#: Photon counting, one-quadrature and two-quadrature detection; "diffusion" = "heterodyne".
+UNRAVELLINGS = ("jumps", "homodyne", "heterodyne", "diffusion")
+#: Decompositions f = A A^T of the collective decay into jump operators (module docstring).
+JUMP_BASES = ("eigen", "local")
 _THETA = 3.0        # h ||H_eff - mu||_1 per Taylor step
 _MAX_TERMS = 80
 
 _SPACES: dict = {}
 
 
-def _space_for(system) -> StateSpace:
+def jump_operators(system, basis: str = "eigen") -> np.ndarray:
+    """A (N, K) with f = A A^T: the collective jumps L_k = sum_b A[b, k] s-_b.
+
+    ``basis="eigen"``: A = V sqrt(l), the eigenmodes of f (l_k ~ 0 dropped).
+    ``basis="local"``: sqrt(l_min) times the identity (local emission at the smallest
+    eigenvalue l_min of f, left out when l_min ~ 0) next to the eigenmodes of
+    f - l_min 1. See the module docstring; f must be positive semidefinite.
+    """
+    if basis not in JUMP_BASES:
+        raise InvalidOptionError(f"unknown jump_basis {basis!r}; choose one of {', '.join(JUMP_BASES)}")
+    dec = system.lindblad_decomposition("method='trajectories'")
+    scale = max(float(np.max(dec.rates)), system.gamma)
+
+    def modes(rates, vectors):
+        keep = rates > 1e-12 * scale
+        return vectors[:, keep] * np.sqrt(rates[keep])[None, :]
+
+    if basis == "eigen":
+        return modes(dec.rates, dec.vectors)
+    lmin = float(np.min(dec.rates))
+    lam, vec = np.linalg.eigh(system.f - lmin * np.eye(system.n))
+    rest = modes(np.clip(lam, 0.0, None), vec)
+    if lmin <= 1e-12 * scale:
+        return rest
+    return np.hstack([np.sqrt(lmin) * np.eye(system.n), rest])
+
+
+def _space_for(system, jump_basis: str = "eigen") -> StateSpace:
     h = hashlib.sha1()
     for arr in (system.f, system.g, system.delta):
         h.update(np.ascontiguousarray(arr).tobytes())
@@ -85,8 +133,12 @@ def _space_for(system) -> StateSpace:
     key = h.hexdigest()
     if key not in _SPACES:
         _SPACES.clear()  # one system per process at a time keeps memory bounded
-        _SPACES[key] = StateSpace(system)
-    return _SPACES[key]
+        _SPACES[key] = (StateSpace(system), {})
+    space, bases = _SPACES[key]
+    if jump_basis not in bases:
+        bases[jump_basis] = jump_operators(system, jump_basis)
+    space.A = bases[jump_basis]   # only the jump and diffusion steps read A; H_eff uses f itself
+    return space
 
 
 # ====================================================================== recording
@@ -250,7 +302,7 @@ def _diffusive_path(space, x0, lo, times, rec, kind, intervals):
                 L = np.vstack([L, sW * buf[space.rai]])
             ell = L @ np.conj(x)                       # <L_j>
             drift = -1j * (H @ x)
-            if kind == "diffusion":
+            if kind == "heterodyne":
                 dxi = (z[:J] + 1j * z[J:]) * np.sqrt(h / 2)
                 drift += np.conj(ell) @ L - 0.5 * np.sum(np.abs(ell) ** 2) * x
                 x = x + h * drift + dxi @ L - (dxi @ ell) * x
@@ -269,7 +321,7 @@ def _diffusive_trajectory(space, seed, sites, times, make_rec, dt, kind, extrapo
     rng = np.random.default_rng(seed)
     x0, lo, klo, khi = _initial(space, sites, rng)
     J = space.A.shape[1] + (space.n if space.W > 0 else 0)
-    ncol = 2 * J if kind == "diffusion" else J
+    ncol = 2 * J if kind == "heterodyne" else J
     intervals, t = [], 0.0
     for t_out in times:
         span = t_out - t
@@ -289,7 +341,9 @@ def _diffusive_trajectory(space, seed, sites, times, make_rec, dt, kind, extrapo
     nsteps += _diffusive_path(space, x0, lo, times, rec2, kind, coarse_iv)
     coarse = rec2.result()
     out = dict(fine, nsteps=nsteps)
-    for key in ("sz", "C", "zz", "sm", "qfi", "rho"):
+    # the averaged projector "rho" stays the fine path's: 2 rho(dt) - rho(2 dt) need not be a
+    # density matrix (measured: an eigenvalue -0.003 at N = 3), and no QFI is taken of a non-state
+    for key in ("sz", "C", "zz", "sm", "qfi"):
         if key in fine:
             out[key] = 2.0 * fine[key] - coarse[key]
     return out
@@ -298,7 +352,7 @@ def _diffusive_trajectory(space, seed, sites, times, make_rec, dt, kind, extrapo
 # ====================================================================== tasks
 def _run_task(task):
     system, unravelling, seeds, initial, times, opts = task
-    space = _space_for(system)
+    space = _space_for(system, opts["jump_basis"])
     sites = product_state(initial, system.n)
     out = []
     def make_rec():
@@ -316,9 +370,11 @@ def _run_task(task):
     return out
 
 
-def _check_options(system, unravelling, ntraj, dt):
+def _check_options(system, unravelling, ntraj, dt, jump_basis="eigen"):
     if unravelling not in UNRAVELLINGS:
         raise InvalidOptionError(f"unknown unravelling {unravelling!r}; choose one of {', '.join(UNRAVELLINGS)}")
+    if jump_basis not in JUMP_BASES:
+        raise InvalidOptionError(f"unknown jump_basis {jump_basis!r}; choose one of {', '.join(JUMP_BASES)}")
     if int(ntraj) != ntraj or ntraj < 1:
         raise InvalidOptionError(f"ntraj must be a positive integer, got {ntraj!r}")
     if dt is not None and not (np.isfinite(dt) and dt > 0):
@@ -335,8 +391,9 @@ def _nworkers(executor, workers):
 
 
 def _run(system, times, ntraj, seed, unravelling, initial, dt, tol, executor, workers, progress,
-         series, want_sm=None, rho=False, extrapolate=False):
+         series, want_sm=None, rho=False, extrapolate=False, jump_basis="eigen"):
     n = system.n
+    unravelling = "heterodyne" if unravelling == "diffusion" else unravelling
     check_size(n, min(_nworkers(executor, workers), ntraj))
     if rho:
         check_memory(2 * 16 * 4.0 ** n * max(1, min(_nworkers(executor, workers), ntraj)),
@@ -350,7 +407,7 @@ def _run(system, times, ntraj, seed, unravelling, initial, dt, tol, executor, wo
     seeds = spawn_seeds(seed, int(ntraj))
     extrapolate = bool(extrapolate) and unravelling != "jumps"
     opts = dict(series=series, want_sm=want_sm, rho=rho, tol=tol, extrapolate=extrapolate,
-                dt=1e-3 if dt is None else float(dt))
+                dt=1e-3 if dt is None else float(dt), jump_basis=jump_basis)
     # tasks hold fixed groups of trajectories: the grouping never changes a trajectory
     size = max(1, int(np.ceil(ntraj / 256)))
     tasks = [(system, unravelling, seeds[i:i + size], initial, np.asarray(times, float), opts)
@@ -360,6 +417,7 @@ def _run(system, times, ntraj, seed, unravelling, initial, dt, tol, executor, wo
                           description=f"trajectories ({unravelling})")
     results = [r for c in chunks for r in c]
     info = dict(seconds=time.perf_counter() - t0, ntraj=int(ntraj), seed=seed, unravelling=unravelling,
+                jump_basis=jump_basis,
                 integrator=("Taylor exp(-i H_eff h), waiting-time jumps" if unravelling == "jumps"
                             else "Euler-Maruyama, Talay-Tubaro extrapolated (weak order 2)" if extrapolate
                             else "Euler-Maruyama (strong order 1/2, weak order 1)"),
@@ -392,7 +450,7 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
                  unravelling: str = "jumps", initial="down", tol: float = 1e-12,
                  executor=None, workers: int | None = None, progress: bool = False,
                  keep_density_matrix: bool = False, t_max: float | None = None,
-                 extrapolate: bool = False) -> SteadyState:
+                 extrapolate: bool = False, jump_basis: str = "eigen") -> SteadyState:
     """Steady state by averaging trajectories over time after a burn-in.
 
     Parameters
@@ -411,14 +469,18 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
     seed : int, optional
         Master seed; trajectory i uses ``spawn_seeds(seed, ntraj)[i]`` (recorded in
         ``diagnostics["seed"]`` when drawn at random).
-    unravelling : {"jumps", "diffusion", "homodyne"}
+    unravelling : {"jumps", "homodyne", "heterodyne"}
+        Photon counting, one-quadrature or two-quadrature (QSD) detection of the
+        emitted light (``"diffusion"`` = ``"heterodyne"``). Unconditional moments are
+        the same for all; the conditional QFI is not (see :func:`qfi_vs_time`).
     initial : "down", "up", "x" or list of 2 x 2 density matrices
     tol : float
         Relative truncation of the Taylor propagator (jumps).
     executor, workers, progress
         See :func:`mpsync.parallel.parallel_map`.
     keep_density_matrix : bool
-        Also average |psi><psi| (dense 2^N x 2^N, small N) into ``extras["rho"]``.
+        Also average |psi><psi| (dense 2^N x 2^N, small N) into ``extras["rho"]``
+        (with ``extrapolate``: of the step-dt path only, so that it stays a state).
     t_max : float, optional
         Total simulated time (the CLI's ``--t-max``): sets t_avg = t_max - t_burn.
     extrapolate : bool
@@ -426,6 +488,10 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
         Brownian path and report 2 A(dt) - A(2 dt) (Talay-Tubaro extrapolation: weak
         order 2 at 1.5x the cost). The O(dt) bias of plain Euler-Maruyama is large
         when ||L^+ L|| dt is not small (strong pump, large f_eff): check it.
+    jump_basis : {"eigen", "local"}
+        How f = A A^T is split into collective jumps (module docstring): the
+        eigenmodes of f, or local emission at f's smallest eigenvalue plus the
+        eigenmodes of the rest. Changes conditional quantities only.
 
     Returns
     -------
@@ -443,7 +509,7 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
     >>> ss.method
     'trajectories'
     """
-    _check_options(system, unravelling, ntraj, dt)
+    _check_options(system, unravelling, ntraj, dt, jump_basis)
     if t_max is not None:
         if not (np.isfinite(t_max) and t_max > t_burn):
             raise InvalidOptionError(f"t_max = {t_max!r} must exceed the burn-in t_burn = {t_burn}")
@@ -456,7 +522,7 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
     times = t_burn + sample_dt * np.arange(int(np.floor(t_avg / sample_dt + 1e-9)) + 1)
     results, info, want_sm = _run(system, times, int(ntraj), seed, unravelling, initial, dt, tol,
                                   executor, workers, progress, series=False, rho=keep_density_matrix,
-                                  extrapolate=extrapolate)
+                                  extrapolate=extrapolate, jump_basis=jump_basis)
     sz, sz_se, _ = _mean_se(results, "sz")
     C, C_se, Cs = _mean_se(results, "C")
     zz, zz_se, _ = _mean_se(results, "zz")
@@ -479,7 +545,7 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
 def evolve(system, times, initial="down", ntraj: int = 100, dt: float | None = None, seed=None,
            unravelling: str = "jumps", tol: float = 1e-12, executor=None,
            workers: int | None = None, progress: bool = False,
-           extrapolate: bool = False) -> TimeSeries:
+           extrapolate: bool = False, jump_basis: str = "eigen") -> TimeSeries:
     """Trajectory averages at the output ``times`` (units of 1/Gamma) from a product state.
 
     Parameters are those of :func:`steady_state` (``times`` sets the span). ``initial`` with coherences
@@ -492,10 +558,11 @@ def evolve(system, times, initial="down", ntraj: int = 100, dt: float | None = N
         leading time axis (sz, correlations, zz, ZQ2, qfi); ``extras["qfi"]`` the
         mean conditional QFI and ``extras["qfi_trajectories"]`` (ntraj, T).
     """
-    _check_options(system, unravelling, ntraj, dt)
+    _check_options(system, unravelling, ntraj, dt, jump_basis)
     times = check_times(times, strictly_increasing=True)
     results, info, want_sm = _run(system, times, int(ntraj), seed, unravelling, initial, dt, tol,
-                                  executor, workers, progress, series=True, extrapolate=extrapolate)
+                                  executor, workers, progress, series=True, extrapolate=extrapolate,
+                                  jump_basis=jump_basis)
     sz, sz_se, _ = _mean_se(results, "sz")
     C, C_se, Cs = _mean_se(results, "C")
     zz, zz_se, _ = _mean_se(results, "zz")
@@ -512,10 +579,15 @@ def evolve(system, times, initial="down", ntraj: int = 100, dt: float | None = N
 
 
 # ====================================================================== QFI
-def qfi_vs_time(system, times, ntraj: int = 20, initial="down", unravelling: str = "diffusion",
+def qfi_vs_time(system, times, ntraj: int = 20, initial="down", unravelling: str = "homodyne",
                 dt: float | None = None, seed=None, executor=None, workers: int | None = None,
-                progress: bool = False) -> dict:
+                progress: bool = False, jump_basis: str = "eigen", extrapolate: bool = False) -> dict:
     """Conditional QFI F_Q(psi_c(t)) of each trajectory against time (Fig. 2(c)).
+
+    The conditional state depends on what is detected: photon counting (``"jumps"``)
+    and one-quadrature detection (``"homodyne"``, the paper's) give entangled
+    conditional states (F > 2N/3); two-quadrature detection (``"heterodyne"``) keeps
+    F at 2N/3, the value of every pure product state (:func:`conditional_qfi`).
 
     Returns
     -------
@@ -525,7 +597,8 @@ def qfi_vs_time(system, times, ntraj: int = 20, initial="down", unravelling: str
         (N^2 + 2N)/3 of the direction-averaged QFI.
     """
     ts = evolve(system, times, initial=initial, ntraj=ntraj, dt=dt, seed=seed, unravelling=unravelling,
-                executor=executor, workers=workers, progress=progress)
+                executor=executor, workers=workers, progress=progress, jump_basis=jump_basis,
+                extrapolate=extrapolate)
     lo, hi = entanglement_witness_bounds(system.n)
     return dict(times=ts.times, trajectories=ts.extras["qfi_trajectories"], mean=ts.extras["qfi"],
                 error=ts.errors["qfi"], threshold=lo, maximum=hi, diagnostics=ts.diagnostics)
@@ -542,14 +615,14 @@ def _unconditional_qfi(system, how, ss):
             if how == "exact":
                 raise
     rho = ss.extras["rho"]
-    return float(_qfi_dense(0.5 * (rho + rho.conj().T), system.n)), "trajectories"
+    return float(_qfi_dense(0.5 * (rho + rho.conj().T), system.n, on_unphysical="nan")), "trajectories"
 
 
 def conditional_qfi(system, W_values, ntraj: int = 20, t_burn: float = 10.0, t_avg: float = 20.0,
                     sample_dt: float = 0.2, dt: float | None = None, seed=None,
-                    unravelling: str = "diffusion", unconditional: str | None = "auto",
+                    unravelling: str = "homodyne", unconditional: str | None = "auto",
                     executor=None, workers: int | None = None, progress: bool = False,
-                    extrapolate: bool = True) -> dict:
+                    extrapolate: bool = True, jump_basis: str = "eigen") -> dict:
     """Steady conditional QFI against the pump W (Fig. 2(d)), with the unconditional one.
 
     For each W: the time-and-trajectory average of F_Q(psi_c) (conditional) and the
@@ -574,7 +647,8 @@ def conditional_qfi(system, W_values, ntraj: int = 20, t_burn: float = 10.0, t_a
         s = system.replace(W=float(W))
         ss = steady_state(s, ntraj=ntraj, t_burn=t_burn, t_avg=t_avg, sample_dt=sample_dt, dt=dt,
                           seed=seed, unravelling=unravelling, executor=executor, workers=workers,
-                          progress=progress, keep_density_matrix=keep, extrapolate=extrapolate)
+                          progress=progress, keep_density_matrix=keep, extrapolate=extrapolate,
+                          jump_basis=jump_basis)
         cond.append(ss.extras["qfi_conditional"])
         err.append(ss.errors["qfi_conditional"])
         if unconditional is None:
