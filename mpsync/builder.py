@@ -8,7 +8,8 @@ Used by the ``mpsync`` command (``--model chain --n 6 ...``) and by the sweeps
   are the same models.
 - the arguments of the constructor of that name (``n``, ``spacing``, ``theta``,
   ``W``, ``f_eff``, ``g_eff``, ``alpha``, ``f0``, ``shape``, ``delta``, ``gamma``...);
-  for ``power_law``, ``n`` may stand for a chain ``shape`` (both given must agree);
+  for ``chain``, ``theta`` defaults to ``"magic"``; for ``power_law``, ``n`` may
+  stand for a chain ``shape`` (both given must agree);
 - derived parameters, valid for every model: ``W_over_feff`` (W = W_over_feff *
   f_eff), ``delta_spread`` with ``delta_seed`` (detunings drawn uniformly in
   [-delta_spread/2, delta_spread/2] from ``numpy.random.default_rng(delta_seed)``,
@@ -89,6 +90,8 @@ def build_system(model, **params):
         elif int(np.prod(np.atleast_1d(shape))) != n:
             raise InvalidSystemError(f"n = {n} does not match shape {shape} "
                                      f"({int(np.prod(np.atleast_1d(shape)))} sites); give one of them")
+    if model == "chain":
+        params.setdefault("theta", "magic")
     if model == "power_law" and isinstance(params.get("shape"), list):
         params["shape"] = tuple(params["shape"])
     ctor = _constructor(model)
