@@ -211,10 +211,8 @@ def check_options(method: str, entry: str, options: dict) -> dict:
     return out
 
 
-def _call(fn, entry_label, *args, **options):
-    """Call a solver; warn (once) when it returns a result that did not converge."""
-    with warnings.catch_warnings(record=True) as caught:
-        result = fn(*args, **options)
+def _after(result, caught, entry_label):
+    """Re-emit the solver's warnings; warn (once) when the result did not converge."""
     warned = False
     for w in caught:
         warned = warned or issubclass(w.category, ConvergenceWarning)
@@ -260,7 +258,9 @@ def steady_state(system, method: str = "exact", **options):
     method = _canonical_method(method)
     options = check_options(method, "steady_state", options)
     applicability.check(method, system, "steady_state", options)
-    return _call(get_solver(method).steady_state, "steady state", system, **options)
+    with warnings.catch_warnings(record=True) as caught:
+        result = get_solver(method).steady_state(system, **options)
+    return _after(result, caught, "steady state")
 
 
 def evolve(system, times, initial="down", method: str = "exact", **options):
@@ -285,4 +285,6 @@ def evolve(system, times, initial="down", method: str = "exact", **options):
     method = _canonical_method(method)
     options = check_options(method, "evolve", options)
     applicability.check(method, system, "evolve", {**options, "initial": initial})
-    return _call(get_solver(method).evolve, "evolution", system, times, initial=initial, **options)
+    with warnings.catch_warnings(record=True) as caught:
+        result = get_solver(method).evolve(system, times, initial=initial, **options)
+    return _after(result, caught, "evolution")
