@@ -124,8 +124,8 @@ def test_demo_quick(tmp_path):
 
 
 #: Statements of the paper that these quick runs do not reproduce (see validation/README.md):
-#: 2c: N = 6 sits at the threshold.
-KNOWN_DISAGREEMENTS = {"2c": ("exceeds the entanglement threshold",)}
+#: (none left: Fig. 2(c) at N = 6 passes on homodyne, the paper's unravelling)
+KNOWN_DISAGREEMENTS = {}
 
 
 @pytest.mark.slow
