@@ -309,11 +309,22 @@ def _read_cache(path):
 
 
 def _write_cache(path, params, values):
+    """Write one point atomically (temporary file, then rename). SIGINT and SIGTERM wait
+    until the point is written, so an interrupted sweep keeps every finished point."""
+    import signal
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp, "w") as fh:
-        json.dump({"params": _canonical(params), "values": values}, fh)
-    os.replace(tmp, path)  # atomic: a killed sweep never leaves half a file
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        with open(tmp, "w") as fh:
+            json.dump({"params": _canonical(params), "values": values}, fh)
+        os.replace(tmp, path)  # atomic: a killed sweep never leaves half a file
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 # ---------------------------------------------------------------------- the sweep
