@@ -14,7 +14,8 @@ tolerance. Stochastic pairs (trajectories) pass when every deviation is below
 reports the largest ratio |d| / sqrt(se^2 + floor^2). Approximate methods
 (cumulant, mean field vs quantum) get tolerances that reflect their known
 accuracy, stated in the table. A pair whose solver is not available in this
-version is reported as "skipped (not available)", never as a pass.
+version is reported as "skipped (not available)", never as a pass. Every case has a
+positive semidefinite f (all-to-all: f_eff <= N), i.e. a valid Lindblad equation.
 
 The pairs and why their tolerances are what they are:
 
