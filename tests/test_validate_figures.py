@@ -151,3 +151,22 @@ def test_every_validation_case_is_a_lindblad_equation():
         for label, factory in pair.cases:
             s = factory()
             s.check_lindblad(f"{pair.a} / {pair.b}: {label}")
+
+
+def test_lattice_finite_size_script_small(tmp_path):
+    """validation/lattice_finite_size.py (the Fig. 3(a) finite-size study) at toy sizes:
+    resumes from its JSON, picks the best W per (L, alpha), reports cluster lengths."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "validation" / "lattice_finite_size.py"
+    spec = importlib.util.spec_from_file_location("lattice_fs", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "fs.json"
+    rows = mod.run([4, 6], [0.5], [0.4, 0.6], out)
+    assert len(rows) == 4 and len(mod.run([4, 6], [0.5], [0.4, 0.6], out)) == 4  # resumed, not redone
+    best, table = mod.summary(rows)
+    assert set(best) == {(4, 0.5), (6, 0.5)} and "| 0.5 | 6 |" in table
+    assert mod.cluster_length([0.2, 0.15, 0.1]) == 3 and mod.cluster_length([0.1]) == 0
+    for r in rows:
+        assert len(r["profile"]) == r["L"] - 1 and r["residual"] < 1e-6
