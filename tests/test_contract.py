@@ -167,3 +167,38 @@ def test_declared_options_match_the_signature():
             skip = {"system"} if entry == "steady_state" else {"system", "times", "initial"}
             named = [k for k, p in sig.parameters.items() if k not in skip and p.kind != p.VAR_KEYWORD]
             assert list(declared_options(method, entry)) == named
+
+
+def test_non_converged_result_warns_api_and_cli(capsys):
+    s = mpsync.DipoleSystem.chain(3, 0.2, "magic", W=2.0)
+    with pytest.warns(mpsync.ConvergenceWarning, match="did not converge"):
+        ss = mpsync.steady_state(s, method="meanfield", t_max=1.0, tol=1e-15)
+    assert ss.diagnostics["converged"] is False
+    code, out, err = run(capsys, "steady", "--model", "chain", "--n", "3", "--spacing", "0.2", "--W", "2",
+                         "--method", "meanfield", "--opt", "t_max=1", "--opt", "tol=1e-15", "--json")
+    assert code == 0
+    assert json.loads(out)["diagnostics"]["converged"] is False
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mpsync: warning:") and "converge" in lines[0]
+
+
+def test_a_solver_that_warned_is_not_warned_twice(monkeypatch):
+    import warnings
+
+    from mpsync.solvers import exact
+
+    real = exact.steady_state
+
+    def fake(system, **kw):
+        r = real(system, **kw)
+        r.diagnostics["converged"] = False
+        warnings.warn("GMRES stopped", mpsync.ConvergenceWarning)
+        return r
+
+    fake.__signature__ = inspect.signature(real)
+    monkeypatch.setattr(exact, "steady_state", fake)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mpsync.steady_state(mpsync.DipoleSystem.chain(3, 0.2, "magic", W=2.0), method="exact")
+    assert [str(w.message) for w in caught if issubclass(w.category, mpsync.ConvergenceWarning)] == \
+        ["GMRES stopped"]
