@@ -375,7 +375,8 @@ def test_correlation_function_equals_qutip(rng):
 
 def test_unconverged_gmres_warns_and_retries():
     s = DipoleSystem.chain(6, 0.1, "magic", W=2.0)
-    with pytest.warns(RuntimeWarning, match="GMRES did not reach"):
+    with pytest.warns(mpsync.ConvergenceWarning, match="GMRES did not reach"):
         ss = exact.steady_state(s, solver="iterative", restart=2, maxiter=1, tol=1e-14)
     assert ss.diagnostics["retried"] and "warning" in ss.diagnostics
+    assert ss.diagnostics["converged"] is False
     assert ss.diagnostics["residual"] > 1e-14
