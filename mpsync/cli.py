@@ -189,7 +189,7 @@ def build_parser():
     p.add_argument("spec", help="TOML file, e.g. examples/sweep_spec.toml")
     p.add_argument("--scheduler", help="Dask scheduler address tcp://host:port (default: local processes)")
     p.add_argument("--scheduler-timeout", type=_positive, default=None,
-                   help="seconds to wait for the Dask scheduler (default: 10)")
+                   help="seconds to wait for the Dask scheduler (default: 5)")
     p.add_argument("--out", help="output NetCDF (.nc) or HDF5 (.h5) file (default: the spec path with .nc)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
 

@@ -26,7 +26,7 @@ __all__ = ["parallel_map", "spawn_seeds", "default_workers", "Terminated", "Sche
            "DEFAULT_SCHEDULER_TIMEOUT", "terminate_on_sigterm"]
 
 #: seconds to wait for a Dask scheduler before giving up
-DEFAULT_SCHEDULER_TIMEOUT = 10.0
+DEFAULT_SCHEDULER_TIMEOUT = 5.0
 
 
 class Terminated(KeyboardInterrupt):

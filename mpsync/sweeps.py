@@ -369,7 +369,7 @@ def sweep(base, grid, method="exact", solver_options=None, executor=None, worker
         ``"nan"`` stores NaN and the message in the ``error`` variable (failed
         points are not cached, so a rerun retries them).
     scheduler_timeout : float, optional
-        Seconds to wait for a Dask scheduler given by address (default 10).
+        Seconds to wait for a Dask scheduler given by address (default 5).
 
     Before any point runs, the spec, the solver options (against each method's
     declared options) and ``cache_dir`` (writable) are checked. An interrupt
@@ -575,7 +575,7 @@ def run_spec_file(path, scheduler=None, out=None, progress=True, scheduler_timeo
         out = "my-sweep.nc"   # default: the spec path with .nc; .h5 for HDF5
         workers = 2
         scheduler = "tcp://host:port"          # a Dask cluster; --scheduler overrides
-        scheduler_timeout = 10                 # seconds to wait for the scheduler
+        scheduler_timeout = 5                  # seconds to wait for the scheduler
         on_error = "raise"    # or "nan"
 
     Unknown keys in ``[run]`` and unknown solver options are refused before any work,
