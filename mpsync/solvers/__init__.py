@@ -176,10 +176,10 @@ def _check_value(method, entry, name, param, value):
         if float(value) != int(value):
             raise _bad(method, entry, name, value, "must be an integer")
         value = int(value)
+    if value <= 0 and name in _STRICTLY_POSITIVE:
+        raise _bad(method, entry, name, value, "must be > 0")
     if value < 0:
         raise _bad(method, entry, name, value, "must be >= 0")
-    if value == 0 and name in _STRICTLY_POSITIVE:
-        raise _bad(method, entry, name, value, "must be > 0")
     return value
 
 
