@@ -47,12 +47,13 @@ def estimate_memory(n: int, workers: int = 1) -> float:
     return per * max(1, int(workers))
 
 
-def check_size(n: int, workers: int = 1) -> None:
-    """Raise :class:`~mpsync.errors.TooLargeError` before any 2^N allocation."""
+def check_size(n: int, workers: int = 1, alternatives: str | None = None) -> None:
+    """Raise :class:`~mpsync.errors.TooLargeError` before any 2^N allocation; the message
+    names ``alternatives`` (the methods that accept the system) and fewer workers."""
+    alt = "fewer workers" if not alternatives else f"{alternatives}, or fewer workers"
     check_memory(estimate_memory(n, workers),
                  f"N={n} in the trajectory solver (state vectors over 2^{n} amplitudes, "
-                 f"{max(1, int(workers))} worker process(es))",
-                 "method='mpo' (matrix-product operators), or fewer workers")
+                 f"{max(1, int(workers))} worker process(es))", alt)
 
 
 class StateSpace:

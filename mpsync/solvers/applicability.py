@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import (InvalidSystemError, NotApplicableError, TooLargeError,
                       available_memory_bytes, format_bytes)
 
-__all__ = ["ORDER", "why_not", "suggest", "suggestion_text", "check"]
+__all__ = ["ORDER", "why_not", "suggest", "alternatives", "suggestion_text", "check"]
 
 #: preference order of suggestions (the exact methods first, then the approximations)
 ORDER = ("exact", "permutational", "mpo", "cumulant", "meanfield", "trajectories")
@@ -187,15 +187,20 @@ def suggest(system, exclude=(), entry: str = "steady_state") -> list:
     return out
 
 
+def alternatives(system, exclude=(), entry: str = "steady_state") -> str:
+    """``"method='a', 'b' or 'c'"`` for the methods that accept ``system`` ("" when none)."""
+    names = [f"'{m}'" for m in suggest(system, exclude, entry)]
+    if not names:
+        return ""
+    return "method=" + (names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}")
+
+
 def suggestion_text(system, exclude=(), entry: str = "steady_state") -> str:
     """``"use method='a', 'b' or 'c'"`` for the methods that accept ``system`` (or a fallback)."""
-    ms = suggest(system, exclude, entry)
-    if not ms:
+    alt = alternatives(system, exclude, entry)
+    if not alt:
         return "no method accepts this system as it is; reduce N or make f positive semidefinite"
-    names = [f"'{m}'" for m in ms]
-    if len(names) == 1:
-        return f"use method={names[0]}"
-    return f"use method={', '.join(names[:-1])} or {names[-1]}"
+    return f"use {alt}"
 
 
 def check(method: str, system, entry: str = "steady_state", options: dict | None = None) -> None:

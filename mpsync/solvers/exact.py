@@ -72,7 +72,13 @@ __all__ = ["liouvillian", "sector_liouvillian", "steady_state", "evolve", "densi
            "SectorOperator"]
 
 METHOD = "exact"
-_ALTERNATIVES = "method='mpo' or 'trajectories'"
+
+def _alternatives(system, entry="steady_state"):
+    """The methods that accept ``system`` instead (from :mod:`.applicability`)."""
+    from .applicability import alternatives
+
+    return alternatives(system, exclude=("exact",), entry=entry)
+
 #: sector size up to which ``solver="auto"`` factorises directly (N <= 5); the
 #: preconditioned GMRES is faster from N = 6 on (N = 8: 0.12 s against 415 s for LU)
 DIRECT_MAX_SECTOR = 300
@@ -118,7 +124,8 @@ def estimate_memory(n: int, kind: str = "sector", solver: str = "iterative", res
 def _check(system, kind="sector", solver="iterative", restart=40):
     system.check_lindblad("method='exact'")
     nbytes = estimate_memory(system.n, kind, solver, restart)
-    check_memory(nbytes, f"N={system.n} in the exact solver ({kind}, {solver})", _ALTERNATIVES)
+    check_memory(nbytes, f"N={system.n} in the exact solver ({kind}, {solver})",
+                 _alternatives(system, "evolve" if kind != "sector" else "steady_state"))
     return nbytes
 
 
@@ -727,7 +734,7 @@ def correlation_function(system, taus, steady: SteadyState | None = None, progre
     system.check_lindblad("method='exact'")
     size = comb(2 * n, n - 1) if n > 0 else 0
     check_memory(estimate_memory(n, "sector_matrix") + 8 * _COMPLEX * n * size,
-                 f"N={n} two-time functions in the exact solver", _ALTERNATIVES + " or 'cumulant'")
+                 f"N={n} two-time functions in the exact solver", _alternatives(system))
     if steady is None:
         steady = steady_state(system, **options)
     if "sector_vector" not in steady.extras:

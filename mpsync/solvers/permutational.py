@@ -57,7 +57,14 @@ __all__ = ["steady_state", "evolve", "two_time", "unconditional_qfi", "TwoTimeRe
            "collective_moments"]
 
 METHOD = "permutational"
-_ALTERNATIVES = "method='exact' (small N), 'cumulant' or 'mpo'"
+
+
+def _alternatives(system, entry="steady_state"):
+    """The methods that accept ``system`` instead (from :mod:`.applicability`)."""
+    from .applicability import alternatives
+
+    return alternatives(system, exclude=("permutational",), entry=entry) or "another method"
+
 #: peak bytes per balanced-sector unknown (LU fill ~110 entries per unknown; 0.75 GB measured at N = 1000)
 _LU_BYTES_PER_UNKNOWN = 3000
 #: coherent product initial states need one (2j+1)^3 rotation per block
@@ -86,7 +93,7 @@ def rates(system):
     if not system.is_permutation_symmetric:
         raise NotApplicableError(
             f"method='permutational' needs a permutation-symmetric system (equal off-diagonal f, "
-            f"equal off-diagonal g, uniform delta); {system.label} is not. Use {_ALTERNATIVES}")
+            f"equal off-diagonal g, uniform delta); {system.label} is not. Use {_alternatives(system)}")
     system.check_lindblad("method='permutational'")
     n = system.n
     f = float(system.f[0, 1]) if n > 1 else 0.0
@@ -493,7 +500,7 @@ def evolve(system, times, initial="down", progress: bool = False) -> TimeSeries:
     rho1 = states[0]
     if any(np.max(np.abs(s - rho1)) > 1e-12 for s in states):
         raise NotApplicableError("method='permutational' needs the same initial state on every dipole; "
-                                 f"use {_ALTERNATIVES}")
+                                 f"use {_alternatives(system, 'evolve')}")
     coherent = has_coherences([rho1])
     if coherent and n > _MAX_N_COHERENT:
         raise TooLargeError(f"coherent initial states are implemented up to N = {_MAX_N_COHERENT} in "

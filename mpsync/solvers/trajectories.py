@@ -394,7 +394,10 @@ def _run(system, times, ntraj, seed, unravelling, initial, dt, tol, executor, wo
          series, want_sm=None, rho=False, extrapolate=False, jump_basis="eigen"):
     n = system.n
     unravelling = "heterodyne" if unravelling == "diffusion" else unravelling
-    check_size(n, min(_nworkers(executor, workers), ntraj))
+    from .applicability import alternatives
+
+    check_size(n, min(_nworkers(executor, workers), ntraj),
+               alternatives(system, exclude=("trajectories",), entry="evolve" if series else "steady_state"))
     if rho:
         check_memory(2 * 16 * 4.0 ** n * max(1, min(_nworkers(executor, workers), ntraj)),
                      f"averaging the dense N={n} density matrix over trajectories",
