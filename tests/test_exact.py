@@ -286,7 +286,7 @@ def test_memory_refusal_before_allocation(monkeypatch):
         exact.steady_state(s)
     with pytest.raises(TooLargeError, match=r"use method=.*'cumulant'"):
         exact.liouvillian(DipoleSystem.chain(7, 0.1, "magic", W=2.0))
-    with pytest.raises(TooLargeError, match=r"mpo.*trajectories"):
+    with pytest.raises(TooLargeError, match=r"use method=.*'cumulant'"):
         exact.evolve(s, [0.0, 1.0])
 
 
