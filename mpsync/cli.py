@@ -135,11 +135,12 @@ def _add_solver_args(p, evolve=False):
                              "defaults are the method's own)")
     g.add_argument("--method", default="exact",
                    help="exact, permutational, mpo, meanfield, cumulant or trajectories (default: exact)")
-    g.add_argument("--max-bond", type=_positive_int, help="mpo: maximum MPS bond dimension (default: 64)")
+    g.add_argument("--max-bond", type=_positive_int,
+                   help="mpo: maximum MPS bond dimension (default: mpo's own; evolve: 64)")
     g.add_argument("--cutoff", type=_finite, help="mpo: singular-value cutoff, relative (default: 1e-10)")
     g.add_argument("--tol", type=_finite,
-                   help="convergence tolerance: relative residual (exact, mpo) or max |d/dt| in units of "
-                        "Gamma (meanfield, cumulant) (default: the method's)")
+                   help="convergence tolerance: relative residual (exact), max |d/dt| in units of "
+                        "Gamma (meanfield, cumulant), Taylor truncation (trajectories) (default: the method's)")
     g.add_argument("--ntraj", type=_positive_int, help="trajectories: number of trajectories (default: 100)")
     g.add_argument("--unravelling", choices=["jumps", "diffusion", "homodyne"],
                    help="trajectories: unravelling (default: jumps)")
