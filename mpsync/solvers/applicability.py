@@ -148,9 +148,17 @@ def _refusal(method, system, entry="steady_state", options=None):
     need = _memory(method, system, entry, options)
     avail = available_memory_bytes()
     if need > _FRACTION * avail:
+        where = f"at N={n}"
+        hint = ""
+        if method == "mpo":
+            chi = (options or {}).get("max_bond") or _MPO_DEFAULT_BOND
+            where += f" with max_bond={chi}"
+            hint = " (a smaller max_bond needs less)"
+        elif method == "trajectories" and ((options or {}).get("workers") or 1) > 1:
+            hint = " (fewer workers need less)"
         if not np.isfinite(need):
-            return _SIZE, f"at N={n} needs far more memory than the {format_bytes(avail)} available"
-        return _SIZE, f"at N={n} needs ~{format_bytes(need)} but only {format_bytes(avail)} is available"
+            return _SIZE, f"{where} needs far more memory than the {format_bytes(avail)} available{hint}"
+        return _SIZE, f"{where} needs ~{format_bytes(need)} but only {format_bytes(avail)} is available{hint}"
     return None
 
 
