@@ -438,11 +438,13 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt as exc:
         code = 143 if isinstance(exc, Terminated) else 130
-        what = "terminated (SIGTERM)" if code == 143 else "interrupted"
-        extra = ""
+        what = "terminated (SIGTERM)" if code == 143 else "interrupted (SIGINT)"
+        extra = "; every worker process was stopped"
         if args is not None and args.command == "sweep":
-            extra = "; the finished points are in the sweep's cache, rerun to compute the rest"
-        print(f"mpsync: {what}: worker processes stopped{extra}", file=sys.stderr)
+            extra += "; the finished points are in the sweep's cache, rerun to compute the rest"
+        elif args is not None and getattr(args, "checkpoint", None):
+            extra += f"; the last checkpoint is kept: rerun with --resume {args.checkpoint}"
+        print(f"mpsync: {what}{extra}", file=sys.stderr)
         return code
     finally:
         if old is not None:
