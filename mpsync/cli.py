@@ -382,6 +382,13 @@ def _solve(args):
 
 
 def _run(args):
+    from .errors import check_writable, check_writable_dir
+
+    # output paths first: a run must not be lost to an unwritable folder at the end
+    if args.command in ("demo", "figure") and args.out is not None:
+        check_writable_dir(args.out, "output folder")
+    if args.command == "validate":
+        check_writable(args.out, "agreement table", make_parents=True)
     if args.command == "demo":
         from . import demo
 

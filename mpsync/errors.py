@@ -17,6 +17,7 @@ __all__ = [
     "InvalidSiteError",
     "OutputPathError",
     "check_writable",
+    "check_writable_dir",
     "check_readable",
     "ConvergenceError",
     "ConvergenceWarning",
@@ -143,6 +144,24 @@ def check_writable(path, what: str = "output file", make_parents: bool = False):
         raise OutputPathError(f"cannot write {what} {str(path)!r}: permission denied")
     if probe != parent and not make_parents:
         raise OutputPathError(f"cannot write {what} {str(path)!r}: folder {str(parent)!r} does not exist")
+    return p
+
+
+def check_writable_dir(path, what: str = "output folder"):
+    """Raise :class:`OutputPathError` unless files can be written in folder ``path`` (it is
+    a writable folder, or can be created). Returns the path."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise OutputPathError(f"{what} {str(path)!r} is a file, not a folder")
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputPathError(f"cannot create {what} {str(path)!r}: {str(probe)!r} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot write {what} {str(path)!r}: permission denied")
     return p
 
 
