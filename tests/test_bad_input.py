@@ -89,8 +89,8 @@ CLI_CASES = [
     ([*EVOLVE, "--method", "permutational"], ["permutation-symmetric", "'exact'"], []),
     ([*EVOLVE, "--method", "exact", "--opt", "dt=0.1"], ["'dt'", "exact"], []),
     (["sweep", "no-such-spec.toml"], ["not found"], []),
-    (["demo", "--quick", "--out", "/proc/no/such"], ["output folder"], []),
-    (["validate", "--quick", "--out", "/proc/x/agreement.md"], ["agreement table"], []),
+    (["demo", "--quick", "--out", "/dev/null/sub"], ["output folder", "not a folder"], []),
+    (["validate", "--quick", "--out", "/dev/null/agreement.md"], ["agreement table", "not a folder"], []),
 ]
 
 
