@@ -88,6 +88,17 @@ class NotLindbladWarning(UserWarning):
     no physical dipole system (e.g. all-to-all with f_eff / N > Gamma)."""
 
 
+def user_stacklevel() -> int:
+    """``stacklevel`` for ``warnings.warn`` called right here that points at the first frame
+    outside the mpsync package (the user's line, not a dispatcher inside mpsync)."""
+    import sys
+
+    frame, level = sys._getframe(2), 2      # the caller of the function that calls this
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "mpsync":
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def warn_if_not_lindblad(system, method: str, rtol: float = 1e-9) -> None:
     """Warn (:class:`NotLindbladWarning`) when f is not positive semidefinite.
 
@@ -122,7 +133,7 @@ def warn_if_not_lindblad(system, method: str, rtol: float = 1e-9) -> None:
         warnings.warn(
             f"f is not positive semidefinite (smallest eigenvalue {lmin:.6g}): the master equation is "
             f"not of Lindblad form, so {method} solves equations that no physical dipole system obeys "
-            "(e.g. all-to-all needs f_eff / N <= Gamma)", NotLindbladWarning, stacklevel=4)
+            "(e.g. all-to-all needs f_eff / N <= Gamma)", NotLindbladWarning, stacklevel=user_stacklevel())
 
 
 def check_writable(path, what: str = "output file", make_parents: bool = False):

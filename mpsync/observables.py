@@ -13,7 +13,7 @@ import numpy as np
 from scipy import optimize
 
 from .channels import SM, SP, SZ, ID2
-from .errors import InvalidOptionError, UnphysicalStateError, UnphysicalStateWarning
+from .errors import InvalidOptionError, UnphysicalStateError, UnphysicalStateWarning, user_stacklevel
 
 __all__ = [
     "ZQ2_from_correlations",
@@ -85,7 +85,7 @@ def check_state(rho, what: str = "state", on_unphysical: str = "raise", tol: flo
                "(the moments it is built from are outside the physical range)")
         if on_unphysical == "raise":
             raise UnphysicalStateError(msg)
-        warnings.warn(msg + "; returning NaN", UnphysicalStateWarning, stacklevel=3)
+        warnings.warn(msg + "; returning NaN", UnphysicalStateWarning, stacklevel=user_stacklevel())
         return None
     return np.clip(w, 0.0, None)
 
