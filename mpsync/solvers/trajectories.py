@@ -590,7 +590,12 @@ def qfi_vs_time(system, times, ntraj: int = 20, initial="down", unravelling: str
     The conditional state depends on what is detected: photon counting (``"jumps"``)
     and one-quadrature detection (``"homodyne"``, the paper's) give entangled
     conditional states (F > 2N/3); two-quadrature detection (``"heterodyne"``) keeps
-    F at 2N/3, the value of every pure product state (:func:`conditional_qfi`).
+    F at 2N/3, the value of every pure product state: with complex noise the
+    back-action of a collective channel factorises into single-dipole updates
+    (d xi d xi = 0), so measurement alone never correlates dipoles (measured in
+    validation/README.md, Fig. 2(c,d)). ``jump_basis`` changes conditional results of
+    jumps and homodyne only; ``extrapolate`` (diffusive unravellings) removes the
+    O(dt) bias; both as in :func:`steady_state`.
 
     Returns
     -------
@@ -635,7 +640,8 @@ def conditional_qfi(system, W_values, ntraj: int = 20, t_burn: float = 10.0, t_a
     one when available (``"auto"``); ``None`` skips it. Both need N <= ~10.
     ``extrapolate`` (default True) removes the O(dt) Euler-Maruyama bias of the
     conditional QFI, which is otherwise comparable to its excess over 2N/3 (see
-    :func:`steady_state`).
+    :func:`steady_state`). ``unravelling`` and ``jump_basis`` as in
+    :func:`qfi_vs_time` (default homodyne, the paper's detection scheme).
 
     Returns
     -------
