@@ -592,7 +592,8 @@ def qfi_vs_time(system, times, ntraj: int = 20, initial="down", unravelling: str
     conditional states (F > 2N/3); two-quadrature detection (``"heterodyne"``) keeps
     F at 2N/3, the value of every pure product state: with complex noise the
     back-action of a collective channel factorises into single-dipole updates
-    (d xi d xi = 0), so measurement alone never correlates dipoles (measured in
+    (d xi d xi = 0), so the noise never correlates dipoles; only the no-click part
+    -(1/2) sum_{a != b} f_ab s+_a s-_b of H_eff does (measured in
     validation/README.md, Fig. 2(c,d)). ``jump_basis`` changes conditional results of
     jumps and homodyne only; ``extrapolate`` (diffusive unravellings) removes the
     O(dt) bias; both as in :func:`steady_state`.
