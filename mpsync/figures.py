@@ -245,7 +245,8 @@ def fig2c(quick, out_dir, progress):
     equals the product of single-dipole updates prod_b (1 + (s-_b - <s-_b>) d xi) psi; the
     pump channels sqrt(W) s+_a act on one dipole each anyway. Measurement back-action thus
     maps product states to product states and localises each dipole on a pure state; only
-    the coherent part -(1/2) sum_{a != b} f_ab s+_a s-_b correlates dipoles. With real noise
+    the cross term -(1/2) sum_{a != b} f_ab s+_a s-_b of the drift (the non-Hermitian
+    part of H_eff) correlates dipoles. With real noise
     (homodyne) d W d W = dt adds the cross terms sum_{a != b} s-_a s-_b dt, and a photon
     count applies sum_b s-_b itself: both entangle the dipoles directly.
     f_eff = N makes the collective jump unique (see :func:`_qsd_system`); the diffusive
@@ -301,7 +302,7 @@ def fig2d(quick, out_dir, progress):
     exceeds 2N/3 in the synchronized regime, the unconditional one (exact steady state,
     spectral formula) stays below it at every W. Heterodyne: F = 2N/3 where the pump
     dominates (W >= f_eff), and F < 2N/3 below threshold (measured, N = 6, W = 0.1 f_eff:
-    2.88 +- 0.07 vs 4), where the coherent exchange outpaces the localisation by the pump
+    2.88 +- 0.07 vs 4), where that cross term outpaces the localisation by the pump
     channels and leaves subradiant (singlet-like) correlations, which lower F (they are
     not witnessed by it). It never exceeds 2N/3.
     """
