@@ -141,8 +141,10 @@ class SteadyState(_Observables):
     diagnostics : dict
         Solver-specific: time taken (``seconds``), residual, sizes, ...
     errors : dict
-        Standard errors of stochastic estimates (``sz``, ``correlations``,
-        ``ZQ2``), empty for deterministic solvers.
+        Error estimates: standard errors of stochastic estimates (``sz``,
+        ``correlations``, ``ZQ2``), or for ``method="mpo"`` the difference between the
+        last two rungs of the bond-dimension ladder (``ZQ``, ``ZQ2``, ``sz``); empty
+        for exact solvers.
     extras : dict
         Solver-specific objects (e.g. the density matrix or the MPS).
     """
@@ -155,6 +157,14 @@ class SteadyState(_Observables):
         self.diagnostics = dict(diagnostics or {})
         self.errors = dict(errors or {})
         self.extras = dict(extras or {})
+
+    @property
+    def state(self):
+        """The solver's own representation of the state, where it has one: for
+        ``method="mpo"`` a :class:`quimb.tensor.MatrixProductState` of the unit-trace
+        vectorised density matrix (site ``a`` has index ``k{a}`` of dimension 4, value
+        ``2 i + j`` for ``|i><j|``; see :mod:`mpsync.solvers.mpo.state`). None otherwise."""
+        return self.extras.get("state")
 
     def __repr__(self):
         return (f"SteadyState(method={self.method!r}, N={self.n}, ZQ={self.ZQ:.6g}, "

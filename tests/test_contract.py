@@ -30,11 +30,6 @@ CASES = {
 EVOLVE_OPTS = {"mpo": {"max_bond": 8}, "trajectories": {"ntraj": 2, "workers": 1, "seed": 1}}
 TIMES = [0.0, 0.5, 1.0]
 
-_MPO_OPEN = any(p.kind == p.VAR_KEYWORD for p in
-                inspect.signature(get_solver("mpo").steady_state).parameters.values())
-mpo_pending = pytest.mark.xfail(_MPO_OPEN, strict=False,
-                                reason="mpo.steady_state still takes **options (the lead's MPO rewrite "
-                                       "gives it an explicit keyword signature)")
 
 
 def _system(spec):
@@ -74,8 +69,6 @@ def test_cases_cover_every_method():
 @pytest.mark.parametrize("method", list(METHODS))
 @pytest.mark.parametrize("entry", ["steady_state", "evolve"])
 def test_options_are_an_explicit_signature(method, entry):
-    if method == "mpo" and _MPO_OPEN:
-        pytest.xfail("mpo.steady_state still takes **options (the lead's MPO rewrite)")
     params = inspect.signature(getattr(get_solver(method), entry)).parameters.values()
     assert not any(p.kind == p.VAR_KEYWORD for p in params), f"{method}.{entry} takes **kwargs"
     assert "t_max" not in declared_options(method, "evolve")
@@ -119,8 +112,7 @@ def test_cli_steady_and_evolve(capsys, method, as_json):
         assert len(out.strip().splitlines()) == 4
 
 
-@pytest.mark.parametrize("method", [pytest.param(m, marks=mpo_pending) if m == "mpo" else m
-                                    for m in METHODS])
+@pytest.mark.parametrize("method", list(METHODS))
 def test_unknown_option_cli_exit_2_one_line(capsys, method):
     spec, _, _ = CASES[method]
     for command, extra in (("steady", []), ("evolve", ["--t-max", "1", "--steps", "2"])):
@@ -132,8 +124,7 @@ def test_unknown_option_cli_exit_2_one_line(capsys, method):
         assert "bogus_option" in lines[0] and method in lines[0]
 
 
-@pytest.mark.parametrize("method", [pytest.param(m, marks=mpo_pending) if m == "mpo" else m
-                                    for m in METHODS])
+@pytest.mark.parametrize("method", list(METHODS))
 def test_unknown_option_api(method):
     spec, _, _ = CASES[method]
     system = _system(spec)

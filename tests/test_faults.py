@@ -160,21 +160,14 @@ def test_trajectory_run_sigterm_stops_workers(tmp_path):
 CHAIN = ["--model", "chain", "--n", "4", "--spacing", "0.2", "--W", "2", "--method", "mpo"]
 
 
-#: checkpoint validation and bit-for-bit resume are part of the lead's MPO rewrite; these
-#: tests pass (XPASS) once it is in
-pending = pytest.mark.xfail(strict=False, reason="checkpoint validation is part of the MPO rewrite")
-
-
 @pytest.fixture(scope="module")
 def good_checkpoint(tmp_path_factory):
     d = tmp_path_factory.mktemp("ck")
     r = _mpsync("steady", *CHAIN, "--max-bond", "16", "--checkpoint", "ck16.npz", "--json", cwd=d)
-    if r.returncode != 0:
-        pytest.xfail(f"mpo --checkpoint does not run yet: {r.stderr.strip().splitlines()[-1]}")
+    assert r.returncode == 0, r.stderr
     return d / "ck16.npz"
 
 
-@pending
 @pytest.mark.parametrize("damage", ["empty", "truncated", "not-a-checkpoint", "garbage"])
 def test_damaged_checkpoint_is_refused_with_one_line(tmp_path, good_checkpoint, damage):
     bad = tmp_path / "bad.npz"
@@ -195,7 +188,6 @@ def test_damaged_checkpoint_is_refused_with_one_line(tmp_path, good_checkpoint, 
     assert time.monotonic() - t0 < 30
 
 
-@pending
 def test_checkpoint_with_other_max_bond_or_system_is_refused(tmp_path, good_checkpoint):
     r = _mpsync("steady", *CHAIN, "--max-bond", "8", "--resume", str(good_checkpoint), cwd=tmp_path)
     assert r.returncode == 2, r.stderr
@@ -208,7 +200,6 @@ def test_checkpoint_with_other_max_bond_or_system_is_refused(tmp_path, good_chec
     _one_line(r.stderr)
 
 
-@pending
 def test_kill_mid_checkpoint_resumes_to_the_uninterrupted_answer(tmp_path):
     argv = ["steady", "--model", "chain", "--n", "6", "--spacing", "0.2", "--W", "2", "--method", "mpo",
             "--max-bond", "16", "--opt", "checkpoint_every=1", "--json"]

@@ -23,7 +23,7 @@ def _site_op(op, a, n):
 
 
 def dense_liouvillian(system):
-    """Interleaved-order dense Liouvillian, term by term from DESIGN section 2 (N <= 5)."""
+    """Interleaved-order dense Liouvillian, term by term from docs/physics.md#channels (N <= 5)."""
     n = system.n
     L = sum(_site_op(local_generator(system.delta[a], system.f[a, a], system.W), a, n)
             for a in range(n))

@@ -77,6 +77,23 @@ def _is_chain(system) -> bool:
         system.positions is not None or (system.lattice_shape or (0, 0))[0] == system.n)
 
 
+def _mpo_first_bond(entry, options) -> int:
+    """The bond dimension of the MPO solver's first (smallest) run: ``max_bond`` if given;
+    for a steady state otherwise the first rung of the ladder; for evolve its default."""
+    chi = options.get("max_bond")
+    if chi is not None:
+        return int(chi)
+    if entry == "steady_state":
+        from .mpo import DEFAULT_LADDER
+
+        ladder = options.get("ladder") or DEFAULT_LADDER
+        try:
+            return int(min(ladder))
+        except (TypeError, ValueError):
+            return int(DEFAULT_LADDER[0])
+    return _MPO_DEFAULT_BOND
+
+
 def _memory(method, system, entry="steady_state", options=None):
     """Estimated peak bytes of ``method`` on ``system`` (0 when negligible)."""
     options = options or {}
@@ -107,8 +124,7 @@ def _memory(method, system, entry="steady_state", options=None):
     if method == "mpo":
         from math import log
 
-        chi = options.get("max_bond", _MPO_DEFAULT_BOND)
-        chi = _MPO_DEFAULT_BOND if chi is None else int(chi)
+        chi = _mpo_first_bond(entry, options)
         if n // 2 * log(4) < log(max(chi, 1)):
             chi = 4 ** (n // 2)
         d, k = _MPO_OPERATOR_BOND, int(options.get("krylov_dim", 30) or 30)
@@ -151,7 +167,7 @@ def _refusal(method, system, entry="steady_state", options=None):
         where = f"at N={n}"
         hint = ""
         if method == "mpo":
-            chi = (options or {}).get("max_bond") or _MPO_DEFAULT_BOND
+            chi = _mpo_first_bond(entry, options or {})
             where += f" with max_bond={chi}"
             hint = " (a smaller max_bond needs less)"
         elif method == "trajectories" and ((options or {}).get("workers") or 1) > 1:

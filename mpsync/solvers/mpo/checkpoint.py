@@ -1,13 +1,19 @@
-"""Checkpoints of the MPO solver's time evolution: the MPS, the clock and the step controller.
+"""Checkpoints of the MPO solver: the MPS, the ladder so far and the run controller.
 
-A checkpoint is one ``.npz`` file holding the MPS tensors (as numpy arrays,
-whatever the array backend), the evolved time, the current and initial time
-steps, the step count and the controller's memory (last Z_Q, residual history),
-plus a fingerprint of the system (f, g, delta, W, gamma) so that a checkpoint is
-never resumed on a different system. The file is written to a temporary name and
-renamed, so a run killed while writing leaves the previous checkpoint intact.
-Resuming restores the exact state of the loop, so a resumed run reproduces an
-uninterrupted one step for step.
+A checkpoint is one ``.npz`` file holding
+
+* ``format`` (``"mpsync-mpo-checkpoint"``) and ``version`` (:data:`VERSION`);
+* the MPS tensors (numpy arrays, whatever the array backend);
+* ``fingerprint``: SHA-256 of the arrays that define the Liouvillian (f, g, delta,
+  W, gamma), so that a checkpoint is never resumed on a different system;
+* ``options``: the options that change the answer (``max_bond`` or the ladder,
+  ``cutoff``, ``mpo_cutoff``, ``zq_tol``, ...), refused when they differ on resume;
+* ``state``: the loop's control state and the rungs finished so far (JSON).
+
+The file is written to a temporary name and renamed, so a run killed while writing
+leaves the previous checkpoint intact. Resuming restores the exact state of the loop,
+so a resumed run reproduces an uninterrupted one step for step (bit for bit on the
+same machine and backend).
 """
 
 from __future__ import annotations
@@ -15,13 +21,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 
 import numpy as np
 from autoray import to_numpy
 
-from ...errors import InvalidSystemError
+from ...errors import MpsyncError, check_readable, check_writable
 
-__all__ = ["system_fingerprint", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CheckpointError", "system_fingerprint", "save_checkpoint", "load_checkpoint",
+           "check_checkpoint_path", "VERSION"]
+
+FORMAT = "mpsync-mpo-checkpoint"
+#: version of the file layout; 2 added the format tag, the options and the ladder
+VERSION = 2
+
+
+class CheckpointError(MpsyncError, ValueError):
+    """A checkpoint file cannot be used: unreadable, not an mpsync MPO checkpoint, another
+    version, another system, or written with options that change the answer."""
 
 
 def system_fingerprint(system) -> str:
@@ -32,31 +49,44 @@ def system_fingerprint(system) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(path, system, mps, state: dict) -> None:
-    """Write ``mps`` and the loop ``state`` (JSON-serialisable dict) to ``path`` atomically.
+def _npz_path(path) -> str:
+    path = os.fspath(path)
+    return path if path.endswith(".npz") else path + ".npz"
+
+
+def check_checkpoint_path(path) -> None:
+    """Raise :class:`~mpsync.errors.OutputPathError` now (before any work) if the
+    checkpoint file cannot be written."""
+    check_writable(_npz_path(path), "checkpoint file")
+
+
+def save_checkpoint(path, system, mps, state: dict, options: dict) -> None:
+    """Write ``mps``, the loop ``state`` and the answer-changing ``options`` to ``path``
+    atomically.
 
     Parameters
     ----------
     path : str or os.PathLike
-        Target file; ``.npz`` is appended by numpy if missing, so pass a name ending in ``.npz``.
+        Target file; ``.npz`` is appended if missing.
     system : DipoleSystem
     mps : list of arrays
         Tensors ``(Dl, 4, Dr)`` of any autoray backend.
     state : dict
-        Loop variables (time, dt, step, ...).
+        JSON-serialisable loop variables (time, dt, step, rungs, ...).
+    options : dict
+        JSON-serialisable options that must match on resume.
     """
-    path = os.fspath(path)
-    if not path.endswith(".npz"):
-        path = path + ".npz"
+    path = _npz_path(path)
     tmp = path + ".tmp.npz"
     arrays = {f"A{a}": np.asarray(to_numpy(A)) for a, A in enumerate(mps)}
-    np.savez(tmp, n=len(mps), fingerprint=system_fingerprint(system),
+    np.savez(tmp, format=FORMAT, version=VERSION, n=len(mps),
+             fingerprint=system_fingerprint(system), options=json.dumps(options, sort_keys=True),
              state=json.dumps(state), **arrays)
     os.replace(tmp, path)
 
 
-def load_checkpoint(path, system):
-    """Read a checkpoint written by :func:`save_checkpoint`.
+def load_checkpoint(path, system, options: dict):
+    """Read and validate a checkpoint written by :func:`save_checkpoint`.
 
     Returns
     -------
@@ -65,17 +95,41 @@ def load_checkpoint(path, system):
 
     Raises
     ------
-    InvalidSystemError
-        If the file belongs to a different system.
+    CheckpointError
+        Unreadable or truncated file, not an mpsync MPO checkpoint, another version,
+        another system, or other answer-changing options (each named).
     """
-    path = os.fspath(path)
-    if not os.path.exists(path) and os.path.exists(path + ".npz"):
-        path = path + ".npz"
-    with np.load(path, allow_pickle=False) as data:
-        if str(data["fingerprint"]) != system_fingerprint(system):
-            raise InvalidSystemError(f"checkpoint {path} was written for a different system "
-                                     "(f, g, delta, W or gamma differ); cannot resume from it")
-        n = int(data["n"])
-        mps = [np.array(data[f"A{a}"]) for a in range(n)]
-        state = json.loads(str(data["state"]))
+    given = os.fspath(path)
+    path = given if os.path.exists(given) or not os.path.exists(given + ".npz") else given + ".npz"
+    check_readable(path, "checkpoint file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = set(data.files)
+            if "format" not in keys or str(data["format"]) != FORMAT:
+                raise CheckpointError(f"{given} is not an mpsync MPO checkpoint (no format tag "
+                                      f"{FORMAT!r}); start without --resume")
+            version = int(data["version"])
+            if version != VERSION:
+                raise CheckpointError(f"checkpoint {given} has format version {version}; this "
+                                      f"mpsync reads version {VERSION}. Start without --resume")
+            if str(data["fingerprint"]) != system_fingerprint(system):
+                raise CheckpointError(f"checkpoint {given} was written for a different system "
+                                      "(f, g, delta, W or gamma differ); cannot resume from it")
+            saved = json.loads(str(data["options"]))
+            n = int(data["n"])
+            mps = [np.array(data[f"A{a}"]) for a in range(n)]
+            state = json.loads(str(data["state"]))
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {given} is unreadable or truncated "
+                              f"({type(exc).__name__}); start without --resume") from None
+    if n != system.n:
+        raise CheckpointError(f"checkpoint {given} holds {n} sites, the system has {system.n}")
+    wanted = json.loads(json.dumps(options, sort_keys=True))
+    diff = [k for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
+    if diff:
+        shown = ", ".join(f"{k}={saved.get(k)!r} (asked {wanted.get(k)!r})" for k in diff)
+        raise CheckpointError(f"checkpoint {given} was written with other options that change the "
+                              f"answer: {shown}; resume with the same options or start afresh")
     return mps, state

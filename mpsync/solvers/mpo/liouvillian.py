@@ -1,7 +1,7 @@
 """The Liouvillian of a dipole chain as a compressed matrix-product operator.
 
-The master equation (Gamma = 1, lengths in units of lambda, DESIGN section 1)
-is written in the canonical form of DESIGN section 2::
+The master equation (Gamma = 1, lengths in units of lambda; docs/physics.md#master-equation)
+is written in the canonical form of docs/physics.md#channels::
 
     L = sum_a L_a  +  sum_{a != b} sum_{c in (ket, bra, cross)} M^c_ab  X^c_a Y^c_b
 
@@ -45,7 +45,7 @@ dropped, so the bond at cut k carries the numerical rank of the block. Cost
 O(N^2 r^2) per channel; nothing of size 4^N (or N^2 x 4^N) is formed.
 
 The ket-side coefficient -(i/2)(g - i f) of a dipolar chain has a lower rank than
-f or g alone (DESIGN section 7), which is why each channel is compressed
+f or g alone (docs/physics.md#pitfall-mpo-compression), which is why each channel is compressed
 separately.
 """
 
@@ -73,7 +73,13 @@ __all__ = [
     "residual_norm",
 ]
 
-_CHAIN_ALTERNATIVES = "method='exact', 'cumulant' or 'trajectories'"
+
+def _alternatives(system) -> str:
+    """The methods that accept ``system`` other than mpo (from the one place that knows)."""
+    from ..applicability import suggestion_text
+
+    text = suggestion_text(system, exclude=("mpo",))
+    return text[:1].upper() + text[1:]
 
 
 # ----------------------------------------------------------------------------- checks
@@ -90,7 +96,7 @@ def check_chain(system) -> None:
     if shape is not None and sum(int(s) > 1 for s in shape) > 1:
         raise NotApplicableError(
             f"method='mpo' is for 1D chains; this system is a {'x'.join(map(str, shape))} lattice. "
-            f"Use {_CHAIN_ALTERNATIVES}")
+            f"{_alternatives(system)}")
     pos = getattr(system, "positions", None)
     if pos is not None and len(pos) > 2:
         x = np.asarray(pos, float) - np.mean(pos, axis=0)
@@ -98,7 +104,7 @@ def check_chain(system) -> None:
         if s[0] > 0 and s[1] > 1e-9 * s[0]:
             raise NotApplicableError(
                 "method='mpo' is for 1D chains; the positions of this system are not collinear. "
-                f"Use {_CHAIN_ALTERNATIVES} (systems from DipoleSystem.from_matrices are taken as a "
+                f"{_alternatives(system)} (systems from DipoleSystem.from_matrices are taken as a "
                 "chain in index order)")
 
 
@@ -312,7 +318,7 @@ def liouvillian_mpo(system, cutoff: float = 1e-10, max_bond: int | None = None,
                     measure_error: bool = False) -> LiouvillianMPO:
     """Build the Liouvillian of a dipole chain as a compressed MPO.
 
-    d|rho>>/dt = L |rho>>, units of Gamma, with L of DESIGN section 2:
+    d|rho>>/dt = L |rho>>, units of Gamma, with L of docs/physics.md#channels:
     local terms (delta_a, Gamma, W) plus the ket, bra and cross pair channels of
     f and g, both orderings of every pair.
 

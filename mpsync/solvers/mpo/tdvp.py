@@ -2,7 +2,7 @@ r"""Two-site TDVP for a non-Hermitian generator acting on a vectorised density m
 
 The density matrix of N dipoles is a matrix-product state of local dimension 4,
 ``|rho>> = sum A[0][s0] A[1][s1] ... A[N-1][s_{N-1}] |s0 s1 ...>>`` with per-site
-index ``s = 2 i + j`` (ket i, bra j; DESIGN section 2). It obeys the linear,
+index ``s = 2 i + j`` (ket i, bra j; docs/physics.md#conventions). It obeys the linear,
 non-Hermitian equation
 
 .. math::  \frac{d}{dt} |\rho\rangle\rangle = \mathcal{L} |\rho\rangle\rangle ,
@@ -75,7 +75,6 @@ __all__ = [
     "antihermitian_norm",
     "residual_norm",
     "hermitian_conjugate",
-    "refine_sweeps",
     "overlap",
     "distance",
     "expand_basis",
@@ -107,12 +106,16 @@ def _inner(a, b) -> complex:
 def expm_krylov(matvec, v, t, tol: float = 1e-10, m_max: int = 30):
     r"""``exp(t A) v`` for a (non-Hermitian) linear map ``A`` given by ``matvec``.
 
-    Arnoldi with modified Gram-Schmidt (one re-orthogonalisation) builds
-    ``A V_m = V_m H_m + h_{m+1,m} v_{m+1} e_m^T``; then
-    ``exp(t A) v ~ |v| V_m exp(t H_m) e_1`` with the a-posteriori error estimate
+    Arnoldi with classical Gram-Schmidt and one re-orthogonalisation (CGS2, as
+    stable as modified Gram-Schmidt) builds ``A V_m = V_m H_m + h_{m+1,m} v_{m+1} e_m^T``;
+    then ``exp(t A) v ~ |v| V_m exp(t H_m) e_1`` with the a-posteriori error estimate
     ``|t h_{m+1,m} [exp(t H_m)]_{m,1}|`` (Saad 1992). When ``m_max`` vectors do
     not reach ``tol`` (relative to ``|v|``), the step is split (as in Expokit)
     and the Krylov space rebuilt from the partial result.
+
+    The basis is one ``(m_max + 1, size)`` array of the backend of ``v``, so each
+    orthogonalisation is two matrix-vector products on the device, not ``2 j``
+    small operations; only the small Hessenberg matrix lives on the host.
 
     Parameters
     ----------
@@ -128,27 +131,33 @@ def expm_krylov(matvec, v, t, tol: float = 1e-10, m_max: int = 30):
 
     Returns
     -------
-    array, and the number of matvecs is not returned (see :attr:`TDVP.matvecs`).
+    array
+        Of the shape of ``v`` (the number of matvecs is counted by the caller).
     """
-    out = v
-    done = 0.0  # fraction of t already applied
-    size = int(np.prod(v.shape))
+    shape = tuple(v.shape)
+    size = int(np.prod(shape))
     m_max = max(1, min(m_max, size))
+    out = do("reshape", v, (size,))
+    done = 0.0  # fraction of t already applied
+    V = None
     while done < 1.0 - 1e-14:
         beta = _fnorm(out)
         if beta == 0.0:
-            return out
-        basis = [out / beta]
+            break
+        if V is None:
+            V = do("zeros", (m_max + 1, size), dtype=out.dtype, like=out)
+        V[0] = out / beta
         H = np.zeros((m_max + 1, m_max), dtype=complex)
         frac = 1.0 - done
         coeffs = None
+        m = 0
         for j in range(m_max):
-            w = matvec(basis[j])
+            w = do("reshape", matvec(do("reshape", V[j], shape)), (size,))
+            Vj = V[: j + 1]
             for _ in range(2):
-                for i in range(j + 1):
-                    h = _inner(basis[i], w)
-                    H[i, j] += h
-                    w = w - h * basis[i]
+                h = do("tensordot", do("conj", Vj), w, axes=([1], [0]))         # V^H w
+                w = w - do("tensordot", h, Vj, axes=([0], [0]))                 # w - V h
+                H[: j + 1, j] += to_numpy(h)
             hn = _fnorm(w)
             H[j + 1, j] = hn
             m = j + 1
@@ -160,7 +169,7 @@ def expm_krylov(matvec, v, t, tol: float = 1e-10, m_max: int = 30):
                 coeffs = E
                 break
             if j + 1 < m_max:
-                basis.append(w / hn)
+                V[j + 1] = w / hn
         if coeffs is None:
             # the full space did not converge for the remaining time: shrink the sub-step
             m = m_max
@@ -171,12 +180,10 @@ def expm_krylov(matvec, v, t, tol: float = 1e-10, m_max: int = 30):
                 if err <= tol * max(1.0, np.abs(E).max()) or frac < 1e-8:
                     coeffs = E
                     break
-        res = basis[0] * complex(beta * coeffs[0])
-        for i in range(1, len(coeffs)):
-            res = res + basis[i] * complex(beta * coeffs[i])
-        out = res
+        c = do("asarray", (beta * coeffs).astype(complex), like=out)
+        out = do("tensordot", c, V[: len(coeffs)], axes=([0], [0]))
         done += frac
-    return out
+    return do("reshape", out, shape)
 
 
 # ---------------------------------------------------------------------- environments
@@ -556,68 +563,3 @@ def zq2_sum(mps) -> tuple:
         )
     val = lambda x: complex(to_numpy(x).reshape(()))  # noqa: E731
     return val(epm), val(ez), val(e0)
-
-
-def refine_sweeps(engine: TDVP, sweeps: int = 2, tol: float = 1e-12):
-    r"""Two-site sweeps solving the local null-space condition of ``L rho = 0``.
-
-    At each bond the block ``theta`` is replaced by the eigenvector of the
-    two-site effective generator ``L2_eff`` whose eigenvalue has the largest
-    real part (ARPACK ``eigs(which="LR")`` started from ``theta``): the
-    ``dt -> infinity`` limit of the forward TDVP step, and zero for an exact
-    steady state inside the variational manifold (Mascarenhas et al.,
-    PRA 92, 022116 (2015) use the same local problem). The engine's state is not
-    modified; the caller keeps the result only if the residual decreased.
-    Works on numpy copies (scipy's ARPACK), whatever the engine's backend.
-
-    Returns
-    -------
-    list of arrays
-        The refined MPS (2-norm 1, centre at site 0), in the engine's backend.
-    """
-    import scipy.sparse.linalg as spla
-
-    W = [np.asarray(to_numpy(w)) for w in engine.W]
-    A = [np.asarray(to_numpy(x)) for x in engine.mps]
-    n = len(A)
-    if n < 2:
-        return list(engine.mps)
-    LE = [None] * n
-    RE = [None] * n
-    LE[0] = np.ones((1, 1, 1), dtype=complex)
-    RE[n - 1] = np.ones((1, 1, 1), dtype=complex)
-    for a in range(n - 1, 0, -1):
-        RE[a - 1] = _update_right(RE[a], A[a], W[a])
-
-    def local(i, theta):
-        shape = theta.shape
-        size = int(np.prod(shape))
-        if size <= 2:
-            return theta
-        op = spla.LinearOperator(
-            (size, size), dtype=complex,
-            matvec=lambda v: _apply2(LE[i], W[i], W[i + 1], RE[i + 1], v.reshape(shape)).reshape(-1))
-        try:
-            _, vec = spla.eigs(op, k=1, which="LR", v0=theta.reshape(-1), tol=tol,
-                               ncv=min(size - 1, 20), maxiter=2000)
-        except spla.ArpackNoConvergence as exc:
-            if exc.eigenvectors.shape[1] == 0:
-                return theta
-            vec = exc.eigenvectors
-        v = vec[:, 0].reshape(shape)
-        return v / np.linalg.norm(v)
-
-    for _ in range(sweeps):
-        for i in range(n - 1):
-            theta = np.tensordot(A[i], A[i + 1], axes=([2], [0]))
-            theta = local(i, theta)
-            A[i], A[i + 1], _ = _split(theta, engine.max_bond, engine.cutoff, absorb="right")
-            LE[i + 1] = _update_left(LE[i], A[i], W[i])
-        for i in range(n - 2, -1, -1):
-            theta = np.tensordot(A[i], A[i + 1], axes=([2], [0]))
-            theta = local(i, theta)
-            A[i], A[i + 1], _ = _split(theta, engine.max_bond, engine.cutoff, absorb="left")
-            RE[i] = _update_right(RE[i + 1], A[i + 1], W[i + 1])
-    A[0] = A[0] / np.linalg.norm(A[0])
-    like = engine.mps[0]
-    return [do("asarray", x, like=like) if not isinstance(like, np.ndarray) else x for x in A]

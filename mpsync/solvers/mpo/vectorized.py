@@ -1,6 +1,6 @@
 """The density matrix of a chain as a vectorised MPS: states, traces, moments.
 
-Conventions (DESIGN section 2; shared with :mod:`.liouvillian` and :mod:`.tdvp`):
+Conventions (docs/physics.md#conventions; shared with :mod:`.liouvillian` and :mod:`.tdvp`):
 
 - local index per site ``s = 2 i + j`` (ket i, bra j; 0 = down, 1 = up), local
   dimension 4, row-major vectorisation ``|rho>> = sum rho_ij |i>|j>``;
