@@ -563,3 +563,17 @@ def test_unphysical_pair_state_gives_nan_with_warning():
     with pytest.warns(UnphysicalStateWarning):
         out = cu.fig_s2_data([2], f_eff=15.0)
     assert np.isnan(out["mutual_information"][0]) and np.isnan(out["discord"][0])
+
+
+def test_warnings_point_at_the_callers_line():
+    """NotLindbladWarning / UnphysicalStateWarning name the user's file, also through
+    mpsync.steady_state's dispatcher (not a line inside mpsync)."""
+    import mpsync
+    from mpsync.errors import UnphysicalStateWarning
+
+    with pytest.warns(NotLindbladWarning) as rec:
+        ss = mpsync.steady_state(DipoleSystem.all_to_all(2, f_eff=15, W=7.5), method="cumulant")
+    assert rec[0].filename == __file__
+    with pytest.warns(UnphysicalStateWarning) as rec:
+        ss.mutual_information()
+    assert rec[0].filename == __file__
