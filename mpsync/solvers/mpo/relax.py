@@ -15,7 +15,7 @@ At a bond dimension chi the vectorised density matrix follows
     ``warm_grow_steps`` two-site steps, enough to fill the new bond dimension.
 ``relax``
     one-site TDVP steps (bond dimensions fixed, no truncation noise) with the step
-    growing to ``dt_max``. Its fixed points obey ``P_1 L |rho>> = 0`` (P_1: the
+    growing to ``dt_max`` (a warm rung starts them at ``dt_max``). Its fixed points obey ``P_1 L |rho>> = 0`` (P_1: the
     projector on the one-site tangent space).
 
 The rung stops as ``converged`` when the one-site flow has settled: after at least
@@ -24,8 +24,8 @@ three values as a geometric series, is below ``rung_tol``
 (:func:`remaining_drift`). It stops unconverged at ``t_max`` or ``max_steps``.
 
 A step whose relative state change ``||Delta rho|| / (||rho|| dt)`` jumps tenfold
-from an already small value, or that produces a non-finite state, is undone and the
-step ceiling halved (large one-site steps can go unstable near stationarity: the
+from an already small value, or that produces a state no density matrix has
+(``|<sz>| > 1`` on average or ``|Z_Q^2| > 1/4``), is undone and the step ceiling halved (large one-site steps can go unstable near stationarity: the
 backward bond steps amplify decaying modes by ``exp(dt |Re lambda|)``).
 
 The control state is a :class:`RunControl`: a small dataclass that a checkpoint
@@ -50,7 +50,7 @@ class RelaxSettings:
     dt_max: float = 1.0
     dt_growth: float = 1.5
     t_grow: float = 1.0
-    warm_grow_steps: int = 2
+    warm_grow_steps: int = 1
     warm_dt: float = 0.2
     rung_tol: float = 1e-4
     t_max: float = 200.0
@@ -95,11 +95,21 @@ class RunControl:
         return cls(**d)
 
 
-def zq_of(mps, n):
-    """``(Z_Q^2, Z_Q)`` of the trace-normalised state, in one O(N chi^2) transfer pass."""
-    s, _, tr = zq2_sum(mps)
+def zq_of(mps, n, with_sz: bool = False):
+    """``(Z_Q^2, Z_Q)`` of the trace-normalised state, in one O(N chi^2) transfer pass
+    (and the mean ``<sz>`` with ``with_sz``)."""
+    s, z, tr = zq2_sum(mps)
     zq2 = (s / tr).real / (n * (n - 1)) if n > 1 else 0.0
+    if with_sz:
+        return zq2, math.sqrt(max(zq2, 0.0)), (z / tr).real / n
     return zq2, math.sqrt(max(zq2, 0.0))
+
+
+def _physical(zq2, mean_sz, tol=1e-3) -> bool:
+    """Whether Z_Q^2 and the mean inversion are possible for a density matrix:
+    ``|<sz>| <= 1`` and ``-1/4 <= Z_Q^2 <= 1/4`` (every ``|<s+_a s-_b>| <= 1/2``)."""
+    return (math.isfinite(zq2) and math.isfinite(mean_sz) and abs(mean_sz) <= 1 + tol
+            and -0.25 - tol <= zq2 <= 0.25 + tol)
 
 
 def remaining_drift(zq, spacing=None) -> float:
@@ -164,10 +174,10 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
             engine.step(h)
         else:
             engine.step1(h)
-        zq2, zq = zq_of(engine.mps, n)
+        zq2, zq, mean_sz = zq_of(engine.mps, n, with_sz=True)
         change = (distance(trace_normalized(engine.mps), trace_normalized(before)) / h
                   if math.isfinite(zq2) else math.inf)
-        unstable = not math.isfinite(change) or (
+        unstable = not math.isfinite(change) or not _physical(zq2, mean_sz) or (
             ctrl.change_prev is not None and change > 10 * ctrl.change_prev
             and ctrl.change_prev < 1e-2 and h > s.dt)
         if unstable:
@@ -193,14 +203,18 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
                 done = ctrl.grow_steps >= s.warm_grow_steps
             else:
                 done = ctrl.t >= s.t_grow and (ctrl.same_bonds >= 2 or saturated)
+            ctrl.bonds_prev = bonds
+            ctrl.dt = min(max(h, ctrl.dt) * s.dt_growth, cap)
             if done:
                 ctrl.phase = "relax"
                 ctrl.switch_time = ctrl.t
-            ctrl.bonds_prev = bonds
+                if ctrl.warm:
+                    # the state is already near the fixed point: relax at full step at once
+                    ctrl.dt = cap
         else:
             ctrl.zq.append(zq)
             ctrl.relax_dt.append(h)
-        ctrl.dt = min(max(h, ctrl.dt) * s.dt_growth, cap)
+            ctrl.dt = min(max(h, ctrl.dt) * s.dt_growth, cap)
         if on_step is not None:
             on_step(ctrl, engine)
         if ctrl.phase == "relax" and len(ctrl.zq) >= s.min_relax_steps:
