@@ -1,11 +1,11 @@
-"""A long dipolar chain at the magic angle with the MPO solver.
+"""A long dipolar chain at the magic angle with the MPO solver, with its error bar.
 
 The exact solver stops near N = 12 (C(2N, N) unknowns); the MPO solver stores the
-density matrix as a vectorised matrix-product state and reaches the steady state
-by TDVP time evolution, with a cost set by the bond dimension rather than 4^N.
-Measured here (2-core VM, one thread, loaded): N = 12 in about 3 minutes. Check
-``diagnostics["converged"]`` and the residual before trusting the numbers, and
-raise ``max_bond`` when the run stops as "stationary" above ``tol``.
+density matrix as a vectorised matrix-product state and brings it to the steady state
+by TDVP, climbing a bond-dimension ladder (8, 16, 32, ...) until two rungs agree in Z_Q
+within ``zq_tol``. ``result.errors["ZQ"]`` is that difference: the error bar of Z_Q.
+Measured (2-core VM, one BLAS thread): N = 50 in about 3 minutes, N = 100 in about 10
+(benchmarks/RESULTS.md). The state comes back as a quimb MatrixProductState.
 
 Units: Gamma = 1, lengths in lambda. Run: ``python examples/long_chain_mpo.py [N]``.
 """
@@ -16,26 +16,29 @@ import numpy as np
 
 import mpsync
 from mpsync import DipoleSystem
+from mpsync.solvers.mpo import operator_entanglement, reduced_density_matrix
 
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 16
+n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 
 # Dipoles 0.1 lambda apart, oriented at the magic angle where the near-field part of the
-# elastic coupling g vanishes; pump at about half the effective collective decay.
-chain = DipoleSystem.chain(n, spacing=0.1, theta="magic", W=1.0)
-chain = chain.replace(W=0.5 * chain.f_eff)
+# elastic coupling g vanishes; pump W = 2 Gamma.
+chain = DipoleSystem.chain(n, spacing=0.1, theta="magic", W=2.0)
 print(f"N = {n}, f_eff = {chain.f_eff:.3f}, W = {chain.W:.3f}")
 
-# max_bond caps the bond dimension of the vectorised density matrix; the solver stops when
-# the residual ||L rho|| / ||rho|| falls below tol (the diagnostics say how it ended).
-result = mpsync.steady_state(chain, method="mpo", max_bond=48, tol=1e-5, progress=True)
-print(result)
-for key in ("converged", "stop_reason", "residual", "max_bond", "seconds"):
-    if key in result.diagnostics:
-        print(f"  {key}: {result.diagnostics[key]}")
+result = mpsync.steady_state(chain, method="mpo", zq_tol=1e-3, progress=True)
+d = result.diagnostics
+print(f"Z_Q = {result.ZQ:.5f} +- {result.errors['ZQ']:.1e}  ({d['stop_reason']}, {d['seconds']:.0f} s)")
+for rung in d["ladder"]:
+    print(f"  max_bond {rung['max_bond']:>4}: Z_Q = {rung['ZQ']:.6f}  ({rung['seconds']:.1f} s)")
 
 # Synchronization inside windows of d neighbouring dipoles (Fig. 3(a)'s cluster Z_Q^d).
-for d in (2, 5, 10, n):
-    print(f"  Z_Q^d (d = {d:>3}) = {result.cluster_ZQ(d):.4f}")
-print(f"  <sz> in the middle vs the ends: {result.sz[n // 2]:.4f}, {result.sz[0]:.4f}")
-print(f"  Z_Q / Z_Q^max = {result.ZQ / mpsync.ZQ_MAX:.3f}")
+for w in (2, 5, 10, n):
+    print(f"  Z_Q^d (d = {w:>3}) = {result.cluster_ZQ(w):.4f}")
+
+# The state is a quimb MPS (site a: index k{a} = 2 i + j for |i><j|): ask it anything.
+psi = result.state
+print(f"  {psi.L} sites, bond dimension {psi.max_bond()}")
+print(f"  operator entanglement at the middle cut: {operator_entanglement(psi)[n // 2 - 1]:.3f} bits")
+rho3 = reduced_density_matrix(psi, [n // 2 - 1, n // 2, n // 2 + 1])
+print(f"  three middle dipoles: purity {np.trace(rho3 @ rho3).real:.4f}")
 np.save("long_chain_correlations.npy", result.correlations)

@@ -136,14 +136,19 @@ def _add_solver_args(p, evolve=False):
     g.add_argument("--method", default="exact",
                    help="exact, permutational, mpo, meanfield, cumulant or trajectories (default: exact)")
     g.add_argument("--max-bond", type=_positive_int,
-                   help="mpo: maximum MPS bond dimension (default: mpo's own; evolve: 64)")
+                   help="mpo: one bond dimension instead of the steady state's ladder 8, 16, 32, ... "
+                        "(which stops when two rungs agree in Z_Q within zq_tol = 1e-3 and reports "
+                        "that difference as the error bar; --opt zq_tol=... to change it); "
+                        "evolve: default 64")
     g.add_argument("--cutoff", type=_finite, help="mpo: singular-value cutoff, relative (default: 1e-10)")
     g.add_argument("--tol", type=_finite,
                    help="convergence tolerance: relative residual (exact), max |d/dt| in units of "
                         "Gamma (meanfield, cumulant), Taylor truncation (trajectories) (default: the method's)")
     g.add_argument("--ntraj", type=_positive_int, help="trajectories: number of trajectories (default: 100)")
-    g.add_argument("--unravelling", choices=["jumps", "diffusion", "homodyne"],
-                   help="trajectories: unravelling (default: jumps)")
+    g.add_argument("--unravelling", choices=["jumps", "homodyne", "heterodyne", "diffusion"],
+                   help="trajectories: unravelling: photon counting (jumps), one-quadrature "
+                        "(homodyne) or two-quadrature detection (heterodyne; 'diffusion' is its "
+                        "old name) (default: jumps)")
     g.add_argument("--dt", type=_finite,
                    help="time step, units of 1/Gamma: mpo TDVP (default 0.05), trajectories "
                         "diffusive step (default 1e-3)")

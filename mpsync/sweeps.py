@@ -39,8 +39,9 @@ site x site2), ``zz``, ``mutual_information`` and ``discord`` (pair (0, 1), bits
 ``cluster_ZQ`` (dim ``d`` = 2 .. row length), ``Z`` (mean-field order parameter),
 or ``(name, callable)`` pairs / a dict of callables ``fn(result) -> float or 1-D
 array``. ``seconds`` and every numeric solver diagnostic (``residual``, ...) are
-always stored, ``warning`` as a string; standard errors of stochastic solvers
-as ``ZQ2_err`` and ``sz_mean_err``.
+always stored, ``warning`` as a string; error estimates as ``ZQ_err`` (the MPO
+ladder's error bar), ``ZQ2_err`` and ``sz_mean_err`` (also the standard errors of
+stochastic solvers).
 
 Examples
 --------
@@ -264,6 +265,8 @@ def observe(result, observables) -> dict:
         elif k == "warning":
             out[k] = {"kind": "str", "data": str(v)}
     err = result.errors or {}
+    if "ZQ" in err:
+        out["ZQ_err"] = _value(float(np.asarray(err["ZQ"])))
     if "ZQ2" in err:
         out["ZQ2_err"] = _value(float(np.asarray(err["ZQ2"])))
     if "sz" in err:
