@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from mpsync.model import DipoleSystem  # noqa: E402
+from mpsync.paper import studies  # noqa: E402
 from mpsync.solvers import trajectories as tr  # noqa: E402
 
 T_BURN, T_AVG, SAMPLE_DT = 20.0, 40.0, 0.2
@@ -82,9 +83,9 @@ def fig2(workers, n=8, f_eff=7.0, W_values=(1.0, 3.0, 5.0, 10.0)):
     res = {}
     for unr in ("diffusion", "homodyne", "jumps"):
         t0 = time.perf_counter()
-        res[unr] = tr.conditional_qfi(s, W_values, ntraj=8, t_burn=8.0, t_avg=12.0, dt=2e-3, seed=1,
-                                      workers=workers, unravelling=unr,
-                                      unconditional="exact" if unr == "diffusion" else None)
+        res[unr] = studies.conditional_qfi(s, W_values, ntraj=8, t_burn=8.0, t_avg=12.0, dt=2e-3, seed=1,
+                                           workers=workers, unravelling=unr,
+                                           unconditional="exact" if unr == "diffusion" else None)
         res[unr]["sec"] = time.perf_counter() - t0
     d = res["diffusion"]
     for i, W in enumerate(d["W"]):
@@ -96,8 +97,8 @@ def fig2(workers, n=8, f_eff=7.0, W_values=(1.0, 3.0, 5.0, 10.0)):
                      f"2N/3 = {d['threshold']:.3f}"))
     for unr in ("diffusion", "jumps"):
         t0 = time.perf_counter()
-        q = tr.qfi_vs_time(s.replace(W=5.0), np.linspace(0.0, 10.0, 41), ntraj=4, dt=2e-3, seed=2,
-                           workers=workers, unravelling=unr)
+        q = studies.qfi_vs_time(s.replace(W=5.0), np.linspace(0.0, 10.0, 41), ntraj=4, dt=2e-3, seed=2,
+                                workers=workers, unravelling=unr)
         late = q["times"] >= 3.0
         rows.append((f"Fig. 2(c) N={n}, W=5: F(t) of 4 {unr} trajectories, t <= 10",
                      f"{time.perf_counter() - t0:.1f} s",

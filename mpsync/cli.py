@@ -395,7 +395,7 @@ def _run(args):
     if args.command == "validate":
         check_writable(args.out, "agreement table", make_parents=True)
     if args.command == "demo":
-        from . import demo
+        from .paper import demo
 
         demo.run(out_dir=args.out, quick=args.quick)
         return 0
@@ -409,13 +409,13 @@ def _run(args):
         print(f"sweep written to {out}")
         return 0
     if args.command == "figure":
-        from .figures import run_figure
+        from .paper.figures import run_figure
 
         info = run_figure(args.name, quick=args.quick, out_dir=args.out)
         failed = [c for c in info.get("checks", []) if not c[1]]
         return 1 if failed else 0
     if args.command == "validate":
-        from .validate import run_validation
+        from .paper.validate import run_validation
 
         ok = run_validation(quick=args.quick, out=args.out)
         print(f"agreement table written to {args.out}")

@@ -25,6 +25,7 @@ __all__ = [
     "collective_spin_operators",
     "qfi",
     "qfi_from_operators",
+    "qfi_from_moments",
     "entanglement_witness_bounds",
     "fit_decay",
     "fit_damped_cosine",
@@ -376,6 +377,22 @@ def qfi(state, n: int | None = None, on_unphysical: str = "raise") -> float:
     if 2 ** n != dim:
         raise ValueError(f"state of dimension {dim} is not a register of qubits")
     return float(np.mean(qfi_from_operators(state, collective_spin_operators(n), on_unphysical)))
+
+
+def qfi_from_moments(sz, C, zz, sm=None) -> float:
+    r"""Direction-averaged QFI of a pure state from its moments.
+
+    .. math:: F = \tfrac43 \left[\mathrm{Var} J_x + \mathrm{Var} J_y + \mathrm{Var} J_z\right]
+              = \tfrac43 \left[\sum_{a\ne b} \mathrm{Re}\, C_{ab} + \tfrac N2 - |\textstyle\sum_a \langle s^-_a\rangle|^2
+                + \tfrac14\big(\sum_{ab} \langle s^z_a s^z_b\rangle - (\sum_a \langle s^z_a\rangle)^2\big)\right]
+
+    using J_x^2 + J_y^2 = (J+J- + J-J+)/2 and <J_x>^2 + <J_y>^2 = |<J->|^2.
+    """
+    n = len(sz)
+    off = float(np.real(np.sum(C) - np.trace(C)))
+    jm2 = 0.0 if sm is None else float(abs(np.sum(sm)) ** 2)
+    varz = 0.25 * (float(np.sum(zz)) - float(np.sum(sz)) ** 2)
+    return 4.0 / 3.0 * (off + 0.5 * n - jm2 + varz)
 
 
 def entanglement_witness_bounds(n: int):

@@ -68,7 +68,7 @@ def _prechecks(method, system):
         assert n >= 2
         check_memory(cumulant.estimate_memory(n), "cumulant")
     elif method == "trajectories":
-        from mpsync.solvers._statevector import check_size
+        from mpsync.solvers.trajectories.statevector import check_size
 
         system.check_lindblad("trajectories")
         check_size(n, 1)

@@ -15,7 +15,6 @@ def run(capsys, *argv):
 
 
 def test_steady_json_round_trips(capsys):
-    pytest.importorskip("mpsync.solvers.exact")
     code, out, err = run(capsys, "steady", "--model", "chain", "--n", "4", "--spacing", "0.1",
                          "--theta", "magic", "--W", "2", "--method", "exact", "--json")
     assert code == 0, err
@@ -33,7 +32,6 @@ def test_steady_json_round_trips(capsys):
 
 
 def test_detuning_options_are_reproducible(capsys):
-    pytest.importorskip("mpsync.solvers.exact")
     args = ("steady", "--model", "chain", "--n", "3", "--spacing", "0.2", "--W", "2",
             "--delta-spread", "1.0", "--seed", "7", "--json")
     a = json.loads(run(capsys, *args)[1])
@@ -63,8 +61,6 @@ def test_detuning_options_are_reproducible(capsys):
     ],
 )
 def test_user_errors_are_one_line_exit_2(capsys, argv, fragment):
-    if fragment in ("eigenvalue", "mpo"):
-        pytest.importorskip("mpsync.solvers.exact")
     code, out, err = run(capsys, *argv)
     assert code == 2
     lines = [ln for ln in err.strip().splitlines() if ln]

@@ -3,8 +3,7 @@
 The equations are checked term by term against the exact master equation on
 states whose three-site cumulants vanish (products of random two-site states:
 there the closure of supplement Eq. 7 is exact), the steady state against the
-exact solver (N <= 6), the permutational solver (N = 70, skipped while it is
-not available) and the large-N limit, and the documented failure mode (large g).
+exact solver (N <= 6), the permutational solver (N = 70) and the large-N limit, and the documented failure mode (large g).
 """
 
 import numpy as np
@@ -13,9 +12,11 @@ import pytest
 from conftest import random_g, random_psd_f
 from mpsync.model import DipoleSystem
 from mpsync.errors import NotLindbladWarning
+from mpsync.paper import studies
 from mpsync.solvers import cumulant as cu
-from mpsync.solvers import _cumulant_steady as steady
-from mpsync.solvers._cumulant_eqs import Couplings, rhs_u1
+from mpsync.solvers import exact, permutational
+from mpsync.solvers.cumulant import newton_steady as steady
+from mpsync.solvers.moment_equations import Couplings, rhs_u1
 
 SP = np.array([[0, 0], [1, 0]], complex)
 SM = SP.T.copy()
@@ -271,7 +272,6 @@ def test_single_atom_limit():
 
 # --------------------------------------------------------------------------- vs exact
 def _exact(system):
-    exact = pytest.importorskip("mpsync.solvers.exact")
     return exact.steady_state(system)
 
 
@@ -339,10 +339,9 @@ def test_against_permutational_n70(W, rel):
     for 2 <= W <= 14 the cumulant overestimates Z_Q^2 by 10-18 % and its <sz> is lower
     by <= 0.032 (the relative error does not shrink with N at fixed f_eff: 9 % at
     N = 16, 14 % at N = 70 and 100 for W = 7.5)."""
-    perm = pytest.importorskip("mpsync.solvers.permutational")
     s = DipoleSystem.all_to_all(70, 15.0, W)
     a = cu.steady_state(s, symmetric=False)
-    b = perm.steady_state(s)
+    b = permutational.steady_state(s)
     assert abs(np.mean(a.sz) - np.mean(b.sz)) < 0.035
     assert abs(a.ZQ2 - b.ZQ2) < rel * abs(b.ZQ2)
     if W > 1:
@@ -379,7 +378,7 @@ def test_symmetric_reduction_equals_full_equations(n, f_eff, W):
 def test_fig_s2_and_large_n_symmetric_limit():
     """Fig. S2: mutual information and discord reach a finite value at large N; and
     the Meiser-Holland limit at N = 1e6, f_eff = 1e4: C = x(1 - x)/2 within 0.3 %."""
-    d = cu.fig_s2_data([100, 10 ** 4, 10 ** 6], f_eff=15.0)
+    d = studies.fig_s2_data([100, 10 ** 4, 10 ** 6], f_eff=15.0)
     assert np.all(d["discord"] > 0) and np.all(d["discord"] <= d["mutual_information"])
     assert abs(d["mutual_information"][2] - d["mutual_information"][1]) < 0.01 * d["mutual_information"][2]
     for x in (0.25, 0.5):
@@ -510,8 +509,8 @@ def test_two_time_against_exact_regression():
 
 
 def test_fig3b_histogram_data_small():
-    out = cu.fig3b_histogram_data([0.5, 3.0], n=31, seed=4, bins=10)
-    again = cu.fig3b_histogram_data([0.5], n=31, seed=4, bins=10)
+    out = studies.fig3b_histogram_data([0.5, 3.0], n=31, seed=4, bins=10)
+    again = studies.fig3b_histogram_data([0.5], n=31, seed=4, bins=10)
     for alpha, v in out.items():
         assert v["nu"].shape == (30,) and v["site"] == 15
         assert v["counts"].sum() == np.isfinite(v["nu"]).sum()
@@ -561,7 +560,7 @@ def test_unphysical_pair_state_gives_nan_with_warning():
     with pytest.warns(UnphysicalStateWarning):
         assert np.isnan(ss.discord())
     with pytest.warns(UnphysicalStateWarning):
-        out = cu.fig_s2_data([2], f_eff=15.0)
+        out = studies.fig_s2_data([2], f_eff=15.0)
     assert np.isnan(out["mutual_information"][0]) and np.isnan(out["discord"][0])
 
 

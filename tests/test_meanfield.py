@@ -10,7 +10,7 @@ from conftest import random_g, random_psd_f
 import mpsync
 from mpsync.model import DipoleSystem
 from mpsync.solvers import meanfield as mf
-from mpsync.solvers._cumulant_eqs import Couplings, rhs_meanfield
+from mpsync.solvers.moment_equations import Couplings, rhs_meanfield
 
 
 @pytest.mark.parametrize("g_eff", [0.0, 3.0])

@@ -9,6 +9,7 @@ from mpsync import DipoleSystem
 from mpsync.channels import (SM, SP, bra_superop, ket_superop, local_generator,
                              pair_channel_coefficients)
 from mpsync.errors import NotApplicableError
+from mpsync.solvers import exact
 from mpsync.solvers.mpo import vectorized as V
 from mpsync.solvers.mpo.liouvillian import (compress_coefficients, liouvillian_mpo, mpo_apply,
                                             mpo_expectation, residual_norm)
@@ -94,7 +95,6 @@ def test_dense_reference_is_the_master_equation(rng):
 
 @pytest.mark.parametrize("n", [5, 6])
 def test_uncompressed_matches_exact_solver_liouvillian(rng, n):
-    exact = pytest.importorskip("mpsync.solvers.exact")
     system = DipoleSystem.chain(n, 0.15, "magic", W=2.0, delta=rng.normal(size=n) * 0.5)
     L = exact.liouvillian(system, ordering="interleaved")
     for compress in (False, True):

@@ -13,9 +13,10 @@ import mpsync
 from mpsync import DipoleSystem
 from mpsync.errors import InvalidSystemError, NotApplicableError
 from mpsync.observables import ZQ_MAX, qfi
+from mpsync.solvers import exact
 from mpsync.solvers import permutational as P
-from mpsync.solvers._dicke import Sector, sector_liouvillian
-from mpsync.solvers._dicke_site import SiteSpace
+from mpsync.solvers.permutational.dicke_sectors import Sector, sector_liouvillian
+from mpsync.solvers.permutational.site_space import SiteSpace
 
 qt = pytest.importorskip("qutip")
 
@@ -86,7 +87,6 @@ def test_steady_state_matches_full_master_equation(n, f_eff, W, g_eff, delta):
 
 @pytest.mark.parametrize("n, f_eff, W, g_eff, delta", [CASES[2], CASES[3], CASES[5]])
 def test_steady_state_matches_exact_solver(n, f_eff, W, g_eff, delta):
-    exact = pytest.importorskip("mpsync.solvers.exact")
     system = DipoleSystem.all_to_all(n, f_eff, W, g_eff=g_eff, delta=delta)
     a, b = P.steady_state(system), exact.steady_state(system)
     for name in ("sz", "correlations", "zz"):

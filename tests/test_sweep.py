@@ -31,7 +31,6 @@ def test_single_atom_matches_analytic():
 
 def test_exact_grid_matches_permutational_and_method_dimension():
     # method as a grid dimension: two independent solvers on the same all-to-all points.
-    pytest.importorskip("mpsync.solvers.permutational")
     ds = sweep(dict(model="all_to_all", n=4, f_eff=4.0, W=1.0),
                {"W": [0.5, 2.0, 4.0], "method": ["exact", "permutational"]},
                executor="serial", progress=False, observables=("ZQ", "ZQ2", "sz_mean", "sz"))

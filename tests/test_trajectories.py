@@ -8,8 +8,9 @@ from conftest import random_g, random_psd_f
 from mpsync.errors import InvalidOptionError, InvalidSystemError, TooLargeError
 from mpsync.model import DipoleSystem
 from mpsync.observables import collective_spin_operators, qfi, qfi_from_operators
+from mpsync.paper import studies
 from mpsync.solvers import trajectories as tr
-from mpsync.solvers._statevector import StateSpace, pure_state_qfi
+from mpsync.solvers.trajectories.statevector import StateSpace, pure_state_qfi
 
 
 # ---------------------------------------------------------------- independent reference
@@ -209,8 +210,8 @@ def test_qfi_from_moments_equals_variances_on_random_states(rng):
 
 def test_conditional_qfi_and_averaged_state():
     system = DipoleSystem.chain(3, 0.1, "magic", W=1.0)
-    out = tr.conditional_qfi(system, [0.5, 2.0], ntraj=4, t_burn=3.0, t_avg=3.0, sample_dt=0.5,
-                             dt=2e-3, seed=2, workers=1, unconditional="trajectories")
+    out = studies.conditional_qfi(system, [0.5, 2.0], ntraj=4, t_burn=3.0, t_avg=3.0, sample_dt=0.5,
+                                  dt=2e-3, seed=2, workers=1, unconditional="trajectories")
     assert out["threshold"] == pytest.approx(2.0) and out["maximum"] == pytest.approx(5.0)
     assert np.all(out["conditional"] > 0) and np.all(out["conditional"] <= out["maximum"] + 1e-9)
     assert np.all(np.isfinite(out["unconditional"]))
@@ -220,7 +221,7 @@ def test_conditional_qfi_and_averaged_state():
     assert np.trace(rho).real == pytest.approx(1.0)
     jz = collective_spin_operators(3)[2]
     assert np.trace(jz @ rho).real == pytest.approx(0.5 * np.sum(ss.sz), abs=1e-10)
-    series = tr.qfi_vs_time(system, [0.0, 0.5, 1.0], ntraj=2, dt=2e-3, seed=1, workers=1)
+    series = studies.qfi_vs_time(system, [0.0, 0.5, 1.0], ntraj=2, dt=2e-3, seed=1, workers=1)
     assert series["trajectories"].shape == (2, 3)
     # the ground state is the coherent spin state along -z: F = (0 + N + N) / 3 = 2N/3 exactly
     assert series["trajectories"][:, 0] == pytest.approx(2.0, abs=1e-12)

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mpsync import demo, figures, validate
+from mpsync.paper import demo, validate
 from mpsync.errors import MpsyncError
-from mpsync.figures import FIGURES, run_figure
+from mpsync.paper.figures import FIGURES, run_figure
 
 PAPER = ["2a", "2b", "2c", "2d", "2e", "3a", "3b", "4", "S1", "S2", "S3"]
 
@@ -60,15 +60,6 @@ def test_figure_data_come_from_the_sweep_cache(tmp_path):
     assert ds.attrs["points_cached"] == ds.W.size and ds.attrs["points_computed"] == 0
 
 
-def test_missing_solver_fails_clearly(tmp_path, monkeypatch):
-    real = demo.available
-    monkeypatch.setattr(demo, "available", lambda m: False if m == "cumulant" else real(m))
-    for name in ("3a", "3b", "S2"):
-        with pytest.raises(MpsyncError, match="needs method='cumulant', not available yet"):
-            run_figure(name, quick=True, out_dir=tmp_path, progress=False)
-    assert not list(tmp_path.glob("*.png")), "no data or figure when the solver is missing"
-
-
 def _small_pairs(tol_cumulant=0.05):
     from mpsync.model import DipoleSystem
 
@@ -88,15 +79,6 @@ def test_validation_table_passes_and_fails(tmp_path):
     # an impossible tolerance must fail the run (the approximate cumulant is not exact)
     assert not validate.run_validation(quick=True, out=out, progress=False, pairs=_small_pairs(1e-12))
     assert "| FAIL |" in out.read_text()
-
-
-def test_validation_reports_missing_solver_as_skipped(tmp_path, monkeypatch):
-    real = demo.available
-    monkeypatch.setattr(demo, "available", lambda m: False if m == "permutational" else real(m))
-    out = tmp_path / "agreement.md"
-    ok = validate.run_validation(quick=True, out=out, progress=False, pairs=_small_pairs()[:1])
-    text = out.read_text()
-    assert ok and "skipped (not available: permutational)" in text and "| pass |" not in text
 
 
 def test_stochastic_comparison_in_standard_errors():

@@ -1,13 +1,18 @@
-"""Solvers: one module per method, each exposing the same two entry points.
+"""Solvers: one subpackage per method, each exposing the same two entry points.
 
-Every solver module defines::
+Every solver package defines::
 
     steady_state(system, *, <its options>) -> mpsync.result.SteadyState
     evolve(system, times, initial="down", *, <its options>) -> mpsync.result.TimeSeries
 
 and is reached through :func:`mpsync.steady_state` / :func:`mpsync.evolve` with
-``method=NAME``. Modules are imported lazily so that a missing optional
-dependency of one solver never breaks the others.
+``method=NAME``. Each method is a subpackage ``mpsync.solvers.<method>`` whose
+``__init__`` is that module, with its helpers beside it; equations shared by two
+methods have a public module here (:mod:`mpsync.solvers.moment_equations`, mean
+field and cumulant), and :mod:`mpsync.solvers.applicability` is the one check of
+which methods accept a system. Solvers are imported lazily (a solver's
+dependencies load only when it runs) and never import each other for figures:
+the paper's studies live in :mod:`mpsync.paper`.
 
 The options contract
 --------------------
@@ -76,13 +81,7 @@ def _canonical_method(method) -> str:
 
 def get_solver(method: str):
     """The module implementing ``method``."""
-    key = _canonical_method(method)
-    try:
-        return importlib.import_module(METHODS[key])
-    except ModuleNotFoundError as exc:
-        if exc.name == METHODS[key]:
-            raise UnknownMethodError(f"method {key!r} is not available in this version of mpsync") from None
-        raise
+    return importlib.import_module(METHODS[_canonical_method(method)])
 
 
 def _parameters(method, entry):

@@ -136,7 +136,7 @@ def _memory(method, system, entry="steady_state", options=None):
     if method == "trajectories":
         if n > 40:
             return float("inf")
-        from ._statevector import estimate_memory
+        from .trajectories.statevector import estimate_memory
 
         workers = options.get("workers") or 1
         if options.get("executor") not in (None, "local") or options.get("ntraj") == 1:

@@ -62,7 +62,8 @@ from autoray import do, to_numpy
 # trace normalisation and Hermitian conjugate live in vectorized.py, the residual in
 # liouvillian.py (both rescale as they sweep, so long chains stay in range).
 from .liouvillian import residual_norm
-from .vectorized import hermitian_conjugate, normalize_trace as trace_normalized, trace
+from ...channels import ID2, SM, SP, SZ
+from .vectorized import covector, hermitian_conjugate, normalize_trace as trace_normalized, trace
 
 __all__ = [
     "TDVP",
@@ -81,10 +82,7 @@ __all__ = [
 ]
 
 # Tr(rho o) = sum_s v_o[s] psi[s] with v_o[2 i + j] = o[j, i]
-_V_ID = np.eye(2).reshape(4)
-_V_SP = np.array([[0.0, 0.0], [1.0, 0.0]]).T.reshape(4)  # Tr(rho s+)
-_V_SM = np.array([[0.0, 0.0], [1.0, 0.0]]).reshape(4)    # Tr(rho s-)
-_V_SZ = np.diag([-1.0, 1.0]).reshape(4)
+_V_ID, _V_SP, _V_SM, _V_SZ = (covector(o) for o in (ID2, SP, SM, SZ))
 # s = 2 i + j -> 2 j + i: the vectorised Hermitian conjugate (with a complex conjugation)
 _SWAP = [0, 2, 1, 3]
 

@@ -21,7 +21,7 @@ Reduced equations
             - \tfrac{1}{Q}\,\mathrm{Re}(w)\,\mathrm{diag}(s) - \tfrac14 s s^T\Big]
             + \tfrac{f\circ f}{2Q}\circ \mathrm{Re}\,C + (i\delta - Q/2)\circ C,
 
-    the pair equation of :func:`mpsync.solvers._cumulant_eqs.rhs_u1` with zz
+    the pair equation of :func:`mpsync.solvers.moment_equations.rhs_u1` with zz
     substituted (Q = Gamma + W, D = W - Gamma, K = (f + i g)/2 with zero
     diagonal). Half the unknowns of the (sz, C, zz) form, the same roots.
 
@@ -56,7 +56,7 @@ import time
 import numpy as np
 from scipy.sparse import linalg as spla
 
-from ._cumulant_eqs import Couplings
+from ..moment_equations import Couplings
 
 __all__ = ["ReducedU1", "Jacobian", "LyapunovPreconditioner", "newton_ptc", "kick", "rightmost_mode",
            "is_physical"]

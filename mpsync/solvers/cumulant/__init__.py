@@ -13,11 +13,11 @@ every three-site moment factorised by supplement Eq. 7,
 Variables: <sz_a>, C_ab = <s+_a s-_b> and <sz_a sz_b> (the U(1)-symmetric set,
 3 N^2 / 2 real numbers); from an initial state with coherences also <s-_a>,
 <sz_a s-_b> and <s-_a s-_b>. The equations are N x N matrix expressions
-(:mod:`mpsync.solvers._cumulant_eqs`): memory O(N^2), time O(N^3) per
+(:mod:`mpsync.solvers.moment_equations`): memory O(N^2), time O(N^3) per
 evaluation (matrix products with f and g), no N^3 tensors.
 
 Steady state
-    A Newton iteration on the U(1) set (:mod:`mpsync.solvers._cumulant_steady`).
+    A Newton iteration on the U(1) set (:mod:`mpsync.solvers.cumulant.newton_steady`).
     <sz_a sz_b> is eliminated exactly (its equation is linear in it with the
     constant rate -2Q), leaving <sz> and C in one N x N matrix. At fixed <sz>
     the pair equations are linear in C, ``A C + C A^H + R = 0`` with
@@ -65,7 +65,7 @@ Two-time correlations
     the closure <sz_a(t+tau) s+_j(t+tau) s-_b(t)> ~ <sz_a> <s+_j(t+tau) s-_b(t)>
     (supplement): G(tau) = exp(M tau) C with M = i delta - Q/2 + diag(sz) K^*, so
     Z_ab(tau) = G_aa + G_ab + G_ba + G_bb. :func:`fit_pair_spectra` fits
-    A cos(nu tau) exp(-gamma tau) per pair; :func:`fig3b_histogram_data` gives
+    A cos(nu tau) exp(-gamma tau) per pair; :func:`mpsync.paper.studies.fig3b_histogram_data` gives
     the data of Fig. 3(b).
 """
 
@@ -76,21 +76,18 @@ import time
 import numpy as np
 from scipy import integrate
 
-from ..errors import InvalidOptionError, InvalidSystemError, MpsyncError, check_memory, warn_if_not_lindblad
-from ..result import Moments, SteadyState, TimeSeries
-from ..states import check_times, has_coherences, product_state
-from . import _cumulant_steady as _steady
-from ._cumulant_eqs import Couplings, rhs_full, rhs_u1
+from ...errors import (ConvergenceError, InvalidOptionError, InvalidSystemError, check_memory,
+                       warn_if_not_lindblad)
+from ...result import Moments, SteadyState, TimeSeries
+from ...states import check_times, has_coherences, product_state
+from . import newton_steady as _steady
+from ..moment_equations import Couplings, rhs_full, rhs_u1
 
 __all__ = ["steady_state", "evolve", "two_time_correlations", "pair_correlation",
-           "fit_pair_spectra", "fig3b_histogram_data", "fig_s2_data", "symmetric_moments",
+           "fit_pair_spectra", "symmetric_moments",
            "rightmost_pair_rate", "rhs", "estimate_memory"]
 
 METHOD = "cumulant"
-
-
-class ConvergenceError(MpsyncError, RuntimeError):
-    """The cumulant steady-state iteration did not reach a physical root."""
 
 
 # ---------------------------------------------------------------------------- memory
@@ -281,7 +278,7 @@ def steady_state(system, tol: float = 1e-8, maxiter: int = 40, krylov: int = 15,
 
     Solves d<sz>/dt = dC/dt = d<sz sz>/dt = 0 (the U(1) set; Gamma = 1 units) by
     Newton-GMRES with pseudo-transient continuation on the equations with
-    <sz sz> eliminated exactly (:mod:`mpsync.solvers._cumulant_steady`), from
+    <sz sz> eliminated exactly (:mod:`mpsync.solvers.cumulant.newton_steady`), from
     the ground state.
 
     Parameters
@@ -539,7 +536,7 @@ def fit_pair_spectra(taus, Z, site: int | None = None):
     -------
     dict with ``A``, ``nu``, ``gamma`` ((N,) arrays, nan at ``site``) and ``others``.
     """
-    from ..observables import fit_damped_cosine
+    from ...observables import fit_damped_cosine
 
     Z = np.atleast_2d(Z)
     n = Z.shape[0]
@@ -556,72 +553,6 @@ def fit_pair_spectra(taus, Z, site: int | None = None):
         for a in rows:
             A[a], nu[a], gam[a] = fit_damped_cosine(taus, Z[a])
     return {"A": A, "nu": nu, "gamma": gam, "others": np.array(rows)}
-
-
-def fig3b_histogram_data(alpha_list, n: int = 200, seed=0, W=None, f0: float = 0.25,
-                         spread: float = 1.0, bins=40, taus=None, progress: bool = False):
-    """Data of Fig. 3(b): histograms of the fitted nu of Z_ab(tau), central dipole.
-
-    A chain of ``n`` dipoles with power-law f_ab = f0 |a - b|^-alpha, g = 0,
-    detunings uniform in [-spread/2, spread/2] (the same seeded sample for every
-    alpha), pump W (default: the mean-field optimum for the chain's f_eff,
-    :func:`mpsync.solvers.meanfield.optimal_pump`, at least 2 Gamma so that the
-    dipoles are inverted even where alpha is too large to synchronise). For the central dipole
-    b = n // 2, Z_ab(tau) is computed against every other dipole and fitted to
-    A cos(nu tau) exp(-gamma tau).
-
-    Parameters
-    ----------
-    alpha_list : sequence of float
-    n : int
-    seed : int
-        Seed of the detunings.
-    W : float, optional
-    f0, spread : float
-    bins : int or array
-        Histogram bins of nu (shared over alpha when an int: 0 to max nu).
-    taus : array, optional
-        Delays; default from the slowest mode of each system.
-    progress : bool
-        tqdm bar over alpha.
-
-    Returns
-    -------
-    dict alpha -> {"nu", "gamma", "A" ((n-1,) arrays over the other dipoles),
-    "counts", "edges" (histogram of nu), "W", "f_eff", "ZQ", "delta", "site"}.
-    """
-    from ..model import DipoleSystem
-    from .meanfield import optimal_pump
-
-    rng = np.random.default_rng(seed)
-    delta = rng.uniform(-0.5 * spread, 0.5 * spread, n)
-    out = {}
-    items = list(alpha_list)
-    if progress:
-        from tqdm.auto import tqdm
-        items = tqdm(items, desc="fig3b alpha")
-    b = n // 2
-    for alpha in items:
-        base = DipoleSystem.power_law(n, float(alpha), W=1.0, f0=f0, delta=delta)
-        w = float(W) if W is not None else max(optimal_pump(base.f_eff)[0], 2.0 * base.gamma)
-        s = base.replace(W=w)
-        ss = steady_state(s)
-        tt, Z = two_time_correlations(ss, b, taus)
-        fit = fit_pair_spectra(tt, Z, site=b)
-        others = fit["others"]
-        out[float(alpha)] = {"nu": fit["nu"][others], "gamma": fit["gamma"][others],
-                             "A": fit["A"][others], "W": w, "f_eff": s.f_eff, "ZQ": float(ss.ZQ),
-                             "delta": delta, "site": b, "taus": tt}
-    all_nu = np.concatenate([v["nu"] for v in out.values()]) if out else np.zeros(0)
-    if np.ndim(bins) == 0:
-        top = float(np.nanmax(all_nu)) if all_nu.size and np.isfinite(all_nu).any() else 1.0
-        edges = np.linspace(0.0, max(top, 1e-9) * 1.0001, int(bins) + 1)
-    else:
-        edges = np.asarray(bins, float)
-    for v in out.values():
-        counts, _ = np.histogram(v["nu"][np.isfinite(v["nu"])], edges)
-        v["counts"], v["edges"] = counts, edges
-    return out
 
 
 # ---------------------------------------------------------------------------- permutation symmetry
@@ -683,29 +614,3 @@ def symmetric_moments(n: int, f_pair: float, W: float, gamma: float = 1.0, tol: 
         y = root
     res = float(np.max(np.abs(_symmetric_rhs(y, n, f_pair, Q, D))))
     return float(y[0]), float(y[1]), float(y[2]), res
-
-
-def fig_s2_data(n_list, f_eff: float = 15.0, W=None, gamma: float = 1.0):
-    """Mutual information and discord of a pair vs N (Fig. S2), all-to-all, W = f_eff/2.
-
-    Uses :func:`symmetric_moments` (O(1) per N, so N can be millions) and the
-    pair density matrix of :func:`mpsync.observables.pair_density_matrix`.
-
-    Returns
-    -------
-    dict with arrays ``N``, ``mutual_information``, ``discord`` (bits), ``ZQ2``, ``sz``.
-    """
-    from .. import observables as obs
-
-    W = 0.5 * f_eff if W is None else float(W)
-    out = {k: [] for k in ("N", "mutual_information", "discord", "ZQ2", "sz")}
-    for n in n_list:
-        n = int(n)
-        s, c, z, _ = symmetric_moments(n, f_eff / n, W, gamma)
-        rho = obs.pair_density_matrix(s, s, c, z)
-        out["N"].append(n)
-        out["mutual_information"].append(obs.mutual_information(rho, on_unphysical="nan"))
-        out["discord"].append(obs.quantum_discord(rho, on_unphysical="nan"))
-        out["ZQ2"].append(c)
-        out["sz"].append(s)
-    return {k: np.array(v) for k, v in out.items()}

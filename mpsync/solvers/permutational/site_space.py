@@ -13,7 +13,7 @@ unknowns are the block weights R'_{j'} = d'_{j'} X_{j'}. The Liouvillian is
   total J = J' + s_c and H = delta Jz + g/2 (J+J- - Jz - N/2), built by Kronecker
   products (row-major vec: A X B -> A (x) B^T);
 - between blocks: the individual emission and pump of the N - 1 rest dipoles,
-  the Chase-Geremia rates of :mod:`._dicke` (identity on site c).
+  the Chase-Geremia rates of :mod:`.dicke_sectors` (identity on site c).
 
 It is restricted to one U(1) sector (m + i) - (m' + k) = s (i, k the ket and bra
 excitations of site c). Size ~ sum_j' 4 (2j'+1) per sector, O(N^2).
@@ -24,11 +24,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from ._dicke import j_values, local_transitions, log_degeneracy
-
-_SM = np.array([[0.0, 1.0], [0.0, 0.0]])  # |0><1|, 0 = down
-_SP = _SM.T
-_SZ = np.diag([-1.0, 1.0])
+from ...channels import SM, SP, SZ
+from .dicke_sectors import j_values, local_transitions, log_degeneracy
 
 
 def spin_matrices(j):
@@ -104,16 +101,16 @@ class SiteSpace:
             jp, jm, jz = (sparse.csr_matrix(x) for x in spin_matrices(j))
             e = sparse.identity(jp.shape[0], format="csr")
             e2 = sparse.identity(2, format="csr")
-            Jm = (sparse.kron(jm, e2) + sparse.kron(e, _SM)).tocsr()
-            Jz = (sparse.kron(jz, e2) + sparse.kron(e, _SZ / 2)).tocsr()
+            Jm = (sparse.kron(jm, e2) + sparse.kron(e, SM)).tocsr()
+            Jz = (sparse.kron(jz, e2) + sparse.kron(e, SZ / 2)).tocsr()
             Jp = Jm.T.tocsr()
             I = sparse.identity(D, format="csr")
             terms = []
             H = delta * Jz + 0.5 * g_off * (Jp @ Jm - Jz)
             if H.nnz:
                 terms += [(H, I, -1j), (I, H, 1j)]
-            for rate, op in ((f_off, Jm), (emission, sparse.kron(e, _SM).tocsr()),
-                             (pumping, sparse.kron(e, _SP).tocsr())):
+            for rate, op in ((f_off, Jm), (emission, sparse.kron(e, SM).tocsr()),
+                             (pumping, sparse.kron(e, SP).tocsr())):
                 if rate == 0:
                     continue
                 od = (op.T @ op).tocsr()

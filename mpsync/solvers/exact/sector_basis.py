@@ -17,7 +17,7 @@ from math import comb
 import numpy as np
 from scipy import sparse
 
-from ..channels import local_generator, pair_channel_coefficients
+from ...channels import local_generator, pair_channel_coefficients
 
 __all__ = [
     "site_bit", "popcount", "spread_bits", "SectorBasis", "assemble", "nnz_estimate_sector",

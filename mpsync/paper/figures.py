@@ -22,9 +22,7 @@ S3    Z_Q vs W, magic-angle chain vs all-to-all, same f_eff        mpo / exact  
 Units: Gamma = 1, lengths in lambda, angles in radians. Each figure writes its data
 (NetCDF for sweeps, CSV otherwise) and a PNG to ``out_dir`` (default
 ``validation/output``), and returns ``dict(paths=[...], checks=[(description,
-passed, detail), ...])``. A figure whose solver is not available raises
-:class:`~mpsync.errors.MpsyncError` ("needs method='cumulant', not available yet");
-no data are ever faked.
+passed, detail), ...])``.
 """
 
 from __future__ import annotations
@@ -34,24 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MpsyncError
-from .observables import ZQ_MAX
+from ..couplings import MAGIC_ANGLE
+from ..errors import MpsyncError
+from ..observables import ZQ_MAX
 
 __all__ = ["FIGURES", "run_figure", "DEFAULT_OUT"]
 
 DEFAULT_OUT = Path("validation") / "output"
-THETA_M = float(np.arccos(1 / np.sqrt(3)))
 
 
 # ---------------------------------------------------------------------- helpers
-def _need(*methods):
-    from .demo import available
-
-    for m in methods:
-        if not available(m):
-            raise MpsyncError(f"this figure needs method={m!r}, not available yet in this version of mpsync")
-
-
 def _plt():
     import matplotlib
 
@@ -70,7 +60,7 @@ def _save_fig(fig, out_dir, name):
 
 
 def _save_ds(ds, out_dir, name, suffix=""):
-    from .sweeps import save_dataset
+    from ..sweeps import save_dataset
 
     return str(save_dataset(ds, Path(out_dir) / f"fig{name}{suffix}.nc"))
 
@@ -82,7 +72,7 @@ def _save_csv(out_dir, name, header, columns, suffix=""):
 
 
 def _sweep(out_dir, name, base, grid, method, progress, **kw):
-    from .sweeps import sweep
+    from ..sweeps import sweep
 
     return sweep(base, grid, method=method, cache_dir=Path(out_dir) / "cache" / name, progress=progress,
                  **kw)
@@ -106,8 +96,7 @@ def _failed_points(ds, label=""):
 def fig2a(quick, out_dir, progress):
     """Mean-field Z over (W, f_eff): supplement Eq. 5 on a dense grid, the ODE
     limit cycle of N all-to-all dipoles (random initial phases) through the sweep engine."""
-    _need("meanfield")
-    from .solvers import meanfield
+    from ..solvers import meanfield
 
     n = 20 if quick else 50
     W_dense = np.linspace(0.0, 40.0, 121)
@@ -145,7 +134,7 @@ def fig2a(quick, out_dir, progress):
     # (f_eff = 30: W = 0.8 is below threshold, the coherences decay; W = 15 phase-locks;
     # N = 50 keeps f_ab = f_eff / N <= Gamma, a valid Lindblad equation, also in quick mode)
     for k, (W, pos) in enumerate(((0.8, [0.58, 0.16, 0.16, 0.16]), (15.0, [0.58, 0.62, 0.16, 0.16]))):
-        from .model import DipoleSystem
+        from ..model import DipoleSystem
 
         s = DipoleSystem.all_to_all(50, 30.0, W)
         ts = meanfield.evolve(s, [0.0, 30.0], initial="random", seed=3)
@@ -170,8 +159,7 @@ def fig2a(quick, out_dir, progress):
 
 def fig2b(quick, out_dir, progress):
     """Quantum phase diagram Z_Q over (W, f_eff), all-to-all, exact permutational solver."""
-    _need("permutational")
-    from .solvers import meanfield
+    from ..solvers import meanfield
 
     n = 20 if quick else 70
     # f_ab = f_eff/N must not exceed Gamma (f positive semidefinite): f_eff <= N
@@ -219,7 +207,7 @@ def _qsd_system(quick):
     """All-to-all, f_eff = N: f_ab = Gamma, so f = Gamma * (all ones) has rank one and the
     collective jump sqrt(Gamma) sum_b s-_b is unique (no jump-basis choice enters the
     conditional QFI), while f stays positive semidefinite (the largest f_eff that does)."""
-    from .model import DipoleSystem
+    from ..model import DipoleSystem
 
     n = 6 if quick else 8
     return DipoleSystem.all_to_all(n, float(n), 1.0)
@@ -252,14 +240,13 @@ def fig2c(quick, out_dir, progress):
     f_eff = N makes the collective jump unique (see :func:`_qsd_system`); the diffusive
     unravellings use Talay-Tubaro extrapolation (dt = 1e-3) to remove the O(dt) bias.
     """
-    _need("trajectories")
-    from .solvers import trajectories
+    from . import studies
 
     s = _qsd_system(quick).replace(W=float(_qsd_system(quick).f_eff))
     times = np.linspace(0.0, 10.0 if quick else 20.0, 21 if quick else 81)
     ntraj = 6 if quick else 24
-    res = {u: trajectories.qfi_vs_time(s, times, ntraj=ntraj, seed=11, unravelling=u,
-                                       extrapolate=u != "jumps", progress=progress)
+    res = {u: studies.qfi_vs_time(s, times, ntraj=ntraj, seed=11, unravelling=u,
+                                  extrapolate=u != "jumps", progress=progress)
            for u, _ in UNRAVELLINGS_2CD}
     lo, hi = res["homodyne"]["threshold"], res["homodyne"]["maximum"]
     st = {u: _late_stats(r["trajectories"], times) for u, r in res.items()}
@@ -306,14 +293,13 @@ def fig2d(quick, out_dir, progress):
     channels and leaves subradiant (singlet-like) correlations, which lower F (they are
     not witnessed by it). It never exceeds 2N/3.
     """
-    _need("trajectories", "exact")
-    from .solvers import trajectories
+    from . import studies
 
     s = _qsd_system(quick)
     W = s.f_eff * (np.array([0.1, 0.5, 1.0, 2.0]) if quick else np.array([0.1, 0.25, 0.5, 1.0, 2.0, 3.0]))
     kw = dict(ntraj=6 if quick else 16, t_burn=5.0, t_avg=5.0 if quick else 10.0, seed=5, progress=progress)
-    res = {u: trajectories.conditional_qfi(s, W, unravelling=u, unconditional="exact" if u == "homodyne" else None,
-                                           extrapolate=u != "jumps", **kw)
+    res = {u: studies.conditional_qfi(s, W, unravelling=u, unconditional="exact" if u == "homodyne" else None,
+                                      extrapolate=u != "jumps", **kw)
            for u, _ in UNRAVELLINGS_2CD}
     lo = res["homodyne"]["threshold"]
     unc = res["homodyne"]["unconditional"]
@@ -355,7 +341,6 @@ def fig2d(quick, out_dir, progress):
 
 def fig2e(quick, out_dir, progress):
     """Mutual information and discord of a pair vs W, f_eff = 15, all-to-all."""
-    _need("permutational")
     n = 30 if quick else 70
     W = list(np.round(np.geomspace(0.2, 40.0, 14 if quick else 36), 6))
     ds = _sweep(out_dir, "2e", dict(model="all_to_all", n=n, f_eff=15.0, W=1.0), {"W": W}, "permutational",
@@ -397,7 +382,6 @@ def fig3a(quick, out_dir, progress):
     (alpha ~ D is the edge of synchronization in the limit; the partial window is a
     finite-size window) are in validation/README.md.
     """
-    _need("cumulant")
     alphas = [0.25, 0.75, 1.5, 2.5] if quick else list(np.round(np.linspace(0.0, 3.0, 13), 4))
     x = [0.3, 0.5, 0.7] if quick else [0.25, 0.35, 0.45, 0.55, 0.7]
     geoms = {1: 100 if quick else 900, 2: [10, 10] if quick else [30, 30]}
@@ -452,12 +436,11 @@ def fig3a(quick, out_dir, progress):
 
 def fig3b(quick, out_dir, progress):
     """Histogram of the fitted nu of Z_ab(tau) (central dipole), chain, delta uniform in [-1/2, 1/2]."""
-    _need("cumulant")
-    from .solvers import cumulant
+    from . import studies
 
     n = 60 if quick else 200
     alphas = [0.25, 1.0, 2.5] if quick else [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5]
-    data = cumulant.fig3b_histogram_data(alphas, n=n, seed=0, bins=30, progress=progress)
+    data = studies.fig3b_histogram_data(alphas, n=n, seed=0, bins=30, progress=progress)
     # interquartile range: robust to the odd failed fit of a flat, fully locked Z_ab(tau)
     spread = {a: float(np.subtract(*np.nanpercentile(v["nu"], [75, 25]))) for a, v in data.items()}
     a_lo, a_hi = min(alphas), max(alphas)
@@ -490,25 +473,24 @@ def fig4(quick, out_dir, progress):
     # The full master equation as in the paper: the exact solver (balanced U(1) sector,
     # C(24, 12) = 2.7e6 unknowns at N = 12, GMRES; ~2 min per point on one core, so the
     # 176-point full grid takes hours: run it with workers or on a Dask cluster).
-    _need("exact")
     n, method, opts = (6, "exact", {}) if quick else (12, "exact", {})
     thetas = [t for t in np.round(np.linspace(0.35, np.pi / 2, 9 if quick else 11), 5)
-              if abs(t - THETA_M) > 0.05]
-    thetas = sorted([float(t) for t in thetas] + [THETA_M])
+              if abs(t - MAGIC_ANGLE) > 0.05]
+    thetas = sorted([float(t) for t in thetas] + [MAGIC_ANGLE])
     # small N needs a denser chain for the same f_eff; the optimum W of a finite chain is ~ f_eff
     spacings = [0.02, 0.05, 0.1] if quick else [0.02, 0.05, 0.1, 0.2]
     x = [0.5, 0.8, 1.1, 1.5] if quick else [0.6, 0.9, 1.2, 1.6]
-    ds = _sweep(out_dir, "4", dict(model="chain", n=n, spacing=0.1, theta=THETA_M, W=1.0),
+    ds = _sweep(out_dir, "4", dict(model="chain", n=n, spacing=0.1, theta=MAGIC_ANGLE, W=1.0),
                 {"spacing": spacings, "theta": thetas, "W_over_feff": x}, method, progress,
                 solver_options=opts)
     zq = ds.ZQ.max("W_over_feff").values / ZQ_MAX     # (spacing, theta)
-    i_m = thetas.index(min(thetas, key=lambda t: abs(t - THETA_M)))
+    i_m = thetas.index(min(thetas, key=lambda t: abs(t - MAGIC_ANGLE)))
     arg = np.argmax(zq, axis=1)
     ok = [abs(int(a) - i_m) <= 1 for a in arg]
     checks = [
         _check("for every spacing the maximum over theta lies at theta_m (within one grid step)", all(ok),
                "; ".join(f"a={a:g}: argmax theta={thetas[i]:.3f}" for a, i in zip(spacings, arg))
-               + f" (theta_m = {THETA_M:.4f})"),
+               + f" (theta_m = {MAGIC_ANGLE:.4f})"),
         _check("Z_Q depends weakly on theta and a: min/max >= 0.3 over the grid", zq.min() >= 0.3 * zq.max(),
                f"Z_Q/Z_Q^max in [{zq.min():.3f}, {zq.max():.3f}]"),
     ]
@@ -516,7 +498,7 @@ def fig4(quick, out_dir, progress):
     fig, ax = plt.subplots(figsize=(4.6, 3.6))
     m = ax.pcolormesh(thetas, spacings, zq, shading="auto", cmap="viridis")
     fig.colorbar(m, ax=ax, label=r"$Z_Q/Z_Q^{max}$")
-    ax.axvline(THETA_M, color="w", ls="--", lw=0.8)
+    ax.axvline(MAGIC_ANGLE, color="w", ls="--", lw=0.8)
     ax.set_xlabel(r"$\theta$ (rad)")
     ax.set_ylabel(r"$a/\lambda$")
     ax.set_title(f"Fig. 4 N = {n} ({method}), optimal W", fontsize=9)
@@ -541,9 +523,8 @@ def _tail_rate(taus, values, t0):
 def figS1(quick, out_dir, progress):
     """Gamma/gamma of the pair function Z_12(tau) = A exp(-gamma tau) vs W: cumulant vs exact
     (permutational, all-to-all N dipoles, f_eff = 15)."""
-    _need("cumulant", "permutational")
-    from .model import DipoleSystem
-    from .solvers import cumulant, permutational
+    from ..model import DipoleSystem
+    from ..solvers import cumulant, permutational
 
     n = 20 if quick else 70
     W = np.round(np.geomspace(0.3, 40.0, 7 if quick else 16), 5)
@@ -595,7 +576,7 @@ S2_PAIR_COUPLING = 0.5
 
 def _s2_fixed_pair_system(n, c=0.5):
     """All-to-all, f_ab = c Gamma for every pair (f_eff = c N), W = f_eff / 2 (Fig. S2, reading 2)."""
-    from .model import DipoleSystem
+    from ..model import DipoleSystem
 
     return DipoleSystem.all_to_all(int(n), c * int(n), 0.5 * c * int(n))
 
@@ -620,13 +601,11 @@ def figS2(quick, out_dir, progress):
     Lindblad equation. Cumulant for every N (the symmetric all-to-all reduction, O(1) per
     N), exact permutational points for N <= 256.
     """
-    _need("cumulant")
-    from .demo import available
-    from .solvers import cumulant
+    from . import studies
 
     # the cumulant's symmetric equations make every N cheap; quick mode trims the exact points
     ns = [16, 32, 64, 256, 1000] if quick else [16, 32, 64, 128, 256, 512, 1000]
-    ns_ex = [n for n in ns if n <= (64 if quick else 256)] if available("permutational") else []
+    ns_ex = [n for n in ns if n <= (64 if quick else 256)]
     n_inf = 100000
     obs_ = ("ZQ", "sz_mean", "mutual_information", "discord")
     c = S2_PAIR_COUPLING
@@ -637,7 +616,7 @@ def figS2(quick, out_dir, progress):
         ds = _sweep(out_dir, f"S2_{key}", base, {"n": ns}, "cumulant", progress, observables=obs_)
         ex = (_sweep(out_dir, f"S2_{key}_exact", base, {"n": ns_ex}, "permutational", progress,
                      observables=obs_) if ns_ex else None)
-        lim = cumulant.fig_s2_data([n_inf], f_eff=15.0 if key == "feff" else c * n_inf)
+        lim = studies.fig_s2_data([n_inf], f_eff=15.0 if key == "feff" else c * n_inf)
         mi, dc = ds.mutual_information.values, ds.discord.values
         mi_inf, dc_inf = float(lim["mutual_information"][0]), float(lim["discord"][0])
         data[key] = (label, mi, dc, ex, mi_inf, dc_inf)
@@ -693,24 +672,18 @@ def figS2(quick, out_dir, progress):
 
 def figS3(quick, out_dir, progress):
     """Z_Q vs W: a chain at the magic angle (full dipolar f, g) vs all-to-all with the same f_eff."""
-    from .demo import available
-    from .model import DipoleSystem
+    from ..model import DipoleSystem
 
     if quick:
         n, chain_method, opts = 6, "exact", {}
     else:
         n = 16
-        if not available("mpo"):
-            raise MpsyncError("the full Fig. S3 (N = 16) needs method='mpo', not available yet; "
-                              "run it with --quick (N = 6, exact)")
         chain_method, opts = "mpo", {}   # the default ladder: each Z_Q with its error bar
-    _need(chain_method)
-    ens_method = "permutational" if available("permutational") else "exact"
-    _need(ens_method)
+    ens_method = "permutational"
     spacing = 0.05
-    f_eff = DipoleSystem.chain(n, spacing, THETA_M, 1.0).f_eff
+    f_eff = DipoleSystem.chain(n, spacing, MAGIC_ANGLE, 1.0).f_eff
     W = list(np.round(np.geomspace(0.1, 2.5, 9 if quick else 16) * f_eff, 5))
-    dc = _sweep(out_dir, "S3_chain", dict(model="chain", n=n, spacing=spacing, theta=THETA_M, W=1.0), {"W": W},
+    dc = _sweep(out_dir, "S3_chain", dict(model="chain", n=n, spacing=spacing, theta=MAGIC_ANGLE, W=1.0), {"W": W},
                 chain_method, progress, solver_options=opts)
     da = _sweep(out_dir, "S3_all", dict(model="all_to_all", n=n, f_eff=f_eff, W=1.0), {"W": W}, ens_method,
                 progress)

@@ -28,7 +28,8 @@ from math import comb
 import numpy as np
 from scipy import sparse
 
-from ..errors import check_memory
+from ...errors import check_memory
+from ...observables import qfi_from_moments
 
 __all__ = ["StateSpace", "estimate_memory", "pure_state_qfi", "moments_of_state"]
 
@@ -214,22 +215,6 @@ def moments_of_state(space: StateSpace, x, lo: int, klo: int, khi: int, buf, coh
     return sz, C, zz, sm
 
 
-def qfi_from_moments(sz, C, zz, sm=None) -> float:
-    r"""Direction-averaged QFI of a pure state from its moments.
-
-    .. math:: F = \tfrac43 \left[\mathrm{Var} J_x + \mathrm{Var} J_y + \mathrm{Var} J_z\right]
-              = \tfrac43 \left[\sum_{a\ne b} \mathrm{Re}\, C_{ab} + \tfrac N2 - |\textstyle\sum_a \langle s^-_a\rangle|^2
-                + \tfrac14\big(\sum_{ab} \langle s^z_a s^z_b\rangle - (\sum_a \langle s^z_a\rangle)^2\big)\right]
-
-    using J_x^2 + J_y^2 = (J+J- + J-J+)/2 and <J_x>^2 + <J_y>^2 = |<J->|^2.
-    """
-    n = len(sz)
-    off = float(np.real(np.sum(C) - np.trace(C)))
-    jm2 = 0.0 if sm is None else float(abs(np.sum(sm)) ** 2)
-    varz = 0.25 * (float(np.sum(zz)) - float(np.sum(sz)) ** 2)
-    return 4.0 / 3.0 * (off + 0.5 * n - jm2 + varz)
-
-
 def pure_state_qfi(psi, n: int | None = None, space: StateSpace | None = None) -> float:
     """Direction-averaged QFI (mean of 4 Var J_x, J_y, J_z) of a pure state vector.
 
@@ -258,6 +243,6 @@ def pure_state_qfi(psi, n: int | None = None, space: StateSpace | None = None) -
 
 
 def _bare_space(n):
-    from ..model import DipoleSystem
+    from ...model import DipoleSystem
 
     return StateSpace(DipoleSystem.from_matrices(np.eye(n), np.zeros((n, n)), W=0.0))

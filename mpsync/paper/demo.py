@@ -11,9 +11,9 @@ The paper's statement checked here: the capability to synchronize is set by
 f_eff, so the two curves have the same shape, with the chain's Z_Q smaller
 because of the elastic couplings g.
 
-Solvers: the chain uses ``method="mpo"`` and the ensemble
-``method="permutational"`` where those are available, else the exact solver
-(the printout says which ran).
+Solvers: the chain uses ``method="mpo"`` (the exact solver with ``quick``, or
+if the MPO run fails) and the ensemble ``method="permutational"`` (the printout
+says which ran).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run", "available"]
+__all__ = ["run"]
 
-#: Run the chain with the MPO solver (when it is available) in the full demo.
+#: Run the chain with the MPO solver in the full demo.
 USE_MPO = True
 #: N = 6 keeps the MPO chain within the demo's minute (~3.5 s per pump value, one core);
 #: N = 8 needs ~17 s per value.
@@ -33,25 +33,13 @@ MPO_N = 6
 MPO_OPTIONS = {"zq_tol": 1e-3}   # the default bond-dimension ladder, with its error bar
 
 
-def available(method: str) -> bool:
-    """True when the solver module for ``method`` is installed in this version."""
-    from .solvers import UnknownMethodError, get_solver
-
-    try:
-        mod = get_solver(method)
-    except (UnknownMethodError, ImportError):
-        return False
-    # A solver package still being written may import without its entry points.
-    return callable(getattr(mod, "steady_state", None))
-
-
 def _plan(quick: bool):
     """(chain n, chain method, chain options, ensemble method, W grid factors)."""
-    if USE_MPO and available("mpo") and not quick:
+    if USE_MPO and not quick:
         chain = (MPO_N, "mpo", dict(MPO_OPTIONS))
     else:
         chain = (6 if quick else 8, "exact", {})
-    ens_method = "permutational" if available("permutational") else "exact"
+    ens_method = "permutational"
     npts = 7 if quick else 9
     return chain, ens_method, np.geomspace(0.1, 2.0, npts)
 
@@ -75,9 +63,9 @@ def run(out_dir=".", quick: bool = False, progress: bool = True) -> dict:
         ``f_eff``, ``n``, ``methods`` (chain, ensemble), ``seconds``, ``checks``
         (list of (description, passed, detail)).
     """
-    from .model import DipoleSystem
-    from .observables import ZQ_MAX
-    from .sweeps import sweep
+    from ..model import DipoleSystem
+    from ..observables import ZQ_MAX
+    from ..sweeps import sweep
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir if out_dir is not None else ".")
@@ -87,12 +75,8 @@ def run(out_dir=".", quick: bool = False, progress: bool = True) -> dict:
     f_eff = DipoleSystem.chain(n, spacing, "magic", W=1.0).f_eff
     W = [float(x) for x in np.round(factors * f_eff, 6)]
     fell_back = []
-    if chain_method == "exact" and not quick:
-        fell_back.append("chain: mpo not available, exact solver used")
-    elif chain_method == "mpo":
+    if chain_method == "mpo":
         fell_back.append(f"chain: MPO (TDVP) with {chain_opts}; N = {n} keeps the demo within a minute")
-    if ens_method == "exact":
-        fell_back.append("all-to-all: permutational not available, exact solver used")
     print(f"mpsync demo: Fig. S3 in miniature, N = {n}, chain at the magic angle, spacing "
           f"{spacing} lambda, f_eff = {f_eff:.4f} Gamma")
     print(f"  chain: method={chain_method!r}; all-to-all (same f_eff, g = 0): method={ens_method!r}")

@@ -13,8 +13,7 @@ tolerance. Stochastic pairs (trajectories) pass when every deviation is below
 ``k`` combined standard errors, ``|d| <= k sqrt(se^2 + floor^2)``; the table then
 reports the largest ratio |d| / sqrt(se^2 + floor^2). Approximate methods
 (cumulant, mean field vs quantum) get tolerances that reflect their known
-accuracy, stated in the table. A pair whose solver is not available in this
-version is reported as "skipped (not available)", never as a pass. Every case has a
+accuracy, stated in the table. Every case has a
 positive semidefinite f (all-to-all: f_eff <= N), i.e. a valid Lindblad equation.
 
 The pairs and why their tolerances are what they are:
@@ -42,14 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_validation", "pairs", "Pair", "compare", "available"]
-
-
-def available(method: str) -> bool:
-    """True when ``method``'s solver module imports and has its entry points."""
-    from .demo import available as _available
-
-    return _available(method)
+__all__ = ["run_validation", "pairs", "Pair", "compare"]
 
 
 @dataclass
@@ -69,13 +61,13 @@ class Pair:
 
 
 def _all_to_all(n, f_eff, W):
-    from .model import DipoleSystem
+    from ..model import DipoleSystem
 
     return lambda: DipoleSystem.all_to_all(n, f_eff, W)
 
 
 def _chain(n, spacing, W, theta="magic"):
-    from .model import DipoleSystem
+    from ..model import DipoleSystem
 
     return lambda: DipoleSystem.chain(n, spacing, theta, W)
 
@@ -150,8 +142,8 @@ def _solve(method, system, options):
     import mpsync
 
     if method == "meanfield-analytic":
-        from .result import Moments, SteadyState
-        from .solvers import meanfield
+        from ..result import Moments, SteadyState
+        from ..solvers import meanfield
 
         t0 = time.perf_counter()
         # Eq. 5 with the coupling one dipole feels, sum_{b != a} f_ab = (N - 1) f_eff / N for the
@@ -179,33 +171,18 @@ def _meanfield_compare(r1, r2) -> dict:
             "ZQ": float(abs(float(r1.Z) - float(r2.Z)))}
 
 
-def _method_available(method):
-    return available("meanfield") if method == "meanfield-analytic" else available(method)
-
-
 def run_pair(pair: Pair, quick: bool = False, progress: bool = False) -> list:
     """Rows of the table for one pair: dicts with case, deviations, status, seconds."""
     rows = []
     cases = pair.cases[:pair.quick_cases] if quick else pair.cases
-    missing = [m for m in (pair.a, pair.b) if not _method_available(m)]
     for label, factory in cases:
         row = {"pair": f"{pair.a} / {pair.b}", "case": label, "tol": pair.tol,
                "stochastic": pair.stochastic, "note": pair.note, "dev": None, "seconds": 0.0}
-        if missing:
-            row["status"] = "skipped (not available: " + ", ".join(missing) + ")"
-            rows.append(row)
-            continue
         t0 = time.perf_counter()
         try:
             system = factory()
             r1 = _solve(pair.a, system, pair.options_a)
             r2 = _solve(pair.b, system, pair.options_b)
-        except ImportError as exc:
-            # a solver package that is only partly there counts as missing, not as a failure
-            row["status"] = f"skipped (not available: {exc})"
-            row["seconds"] = time.perf_counter() - t0
-            rows.append(row)
-            continue
         except Exception as exc:  # noqa: BLE001 - a solver error is a failure of the pair
             row["status"] = "FAIL"
             row["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
@@ -226,8 +203,6 @@ def run_pair(pair: Pair, quick: bool = False, progress: bool = False) -> list:
             print(f"  {row['pair']:<28} {label:<45} {row['status']:<6} "
                   + " ".join(f"{k}={v:.2e}" for k, v in dev.items()) + f"  ({row['seconds']:.1f} s)")
         rows.append(row)
-    if progress and missing:
-        print(f"  {pair.a} / {pair.b}: skipped (not available: {', '.join(missing)})")
     return rows
 
 
@@ -249,7 +224,7 @@ def format_table(rows, quick: bool) -> str:
         "Units: Gamma = 1, lengths in lambda. Columns: max over sites of |d <sz_a>|, max over a, b of",
         "|d <s+_a s-_b>| and |d Z_Q| (for stochastic pairs: the largest |d| / sqrt(se^2 + floor^2), in",
         "standard errors; for mean field: |d Z| and |d |C_ab||). A pair passes when all three are at most",
-        "its tolerance. \"skipped (not available)\" means the solver is not in this version: not a pass.",
+        "its tolerance.",
         "",
         "| pair | case | max \\|d sz\\| | max \\|d C\\| | \\|d ZQ\\| | tolerance | result | seconds | note |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -264,8 +239,7 @@ def format_table(rows, quick: bool) -> str:
                      f"{r['seconds']:.1f} | {r['note']} |")
     n_pass = sum(r["status"] == "pass" for r in rows)
     n_fail = sum(r["status"].startswith("FAIL") for r in rows)
-    n_skip = sum(r["status"].startswith("skipped") for r in rows)
-    lines += ["", f"Summary: {n_pass} passed, {n_fail} failed, {n_skip} skipped (not available).", ""]
+    lines += ["", f"Summary: {n_pass} passed, {n_fail} failed.", ""]
     return "\n".join(lines)
 
 
@@ -287,7 +261,7 @@ def run_validation(quick: bool = False, out="validation/agreement.md", progress:
     Returns
     -------
     bool
-        False when any pair failed (skipped pairs do not fail the run).
+        False when any pair failed.
     """
     from threadpoolctl import threadpool_limits
 

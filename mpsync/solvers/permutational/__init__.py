@@ -13,7 +13,7 @@ so the model is a collective emission of rate f = f_eff/N (all-to-all), an
 individual emission Gamma - f and an individual pump W. The state stays in the
 permutation-symmetric Liouville space (Xu, Tieri and Holland, PRA 87 062101),
 written here in the Dicke basis: rho = (+)_j rho_j (x) 1_{d_j}, with the block
-weights R_j = d_j rho_j as unknowns (:mod:`mpsync.solvers._dicke`). The U(1)
+weights R_j = d_j rho_j as unknowns (:mod:`mpsync.solvers.permutational.dicke_sectors`). The U(1)
 symmetry splits it into sectors s = m - m':
 
 - steady state: the balanced sector s = 0, where H drops out and R_j is diagonal
@@ -23,7 +23,7 @@ symmetry splits it into sectors s = m - m':
 - <J+(tau) J-(0)>: the sector s = -1 holding J- rho;
 - the pair function Z_ab(tau): s-_c rho is symmetric only in the other N - 1
   dipoles, so it evolves in (N - 1 symmetric) x (site c), sector s = -1
-  (:mod:`mpsync.solvers._dicke_site`).
+  (:mod:`mpsync.solvers.permutational.site_space`).
 
 Moments follow from collective expectation values: <Jz>, <J+J-> and <Jz^2> give
 sz, C = <s+_a s-_b> = (<J+J-> - N (1 + sz)/2) / (N (N - 1)) and
@@ -46,12 +46,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse import linalg as spla
 
-from ..errors import InvalidSystemError, NotApplicableError, TooLargeError, check_memory
-from ..observables import fit_decay
-from ..result import Moments, SteadyState, TimeSeries
-from ..states import check_times, has_coherences, product_state
-from ._dicke import Sector, j_values, log_degeneracy, sector_liouvillian
-from ._dicke_site import SiteSpace, spin_matrices
+from ...errors import InvalidSystemError, NotApplicableError, TooLargeError, check_memory
+from ...observables import fit_decay
+from ...result import Moments, SteadyState, TimeSeries
+from ...states import check_times, has_coherences, product_state
+from .dicke_sectors import Sector, j_values, log_degeneracy, sector_liouvillian
+from .site_space import SiteSpace, spin_matrices
 
 __all__ = ["steady_state", "evolve", "two_time", "unconditional_qfi", "TwoTimeResult", "rates",
            "collective_moments"]
@@ -61,7 +61,7 @@ METHOD = "permutational"
 
 def _alternatives(system, entry="steady_state"):
     """The methods that accept ``system`` instead (from :mod:`.applicability`)."""
-    from .applicability import alternatives
+    from ..applicability import alternatives
 
     return alternatives(system, exclude=("permutational",), entry=entry) or "another method"
 

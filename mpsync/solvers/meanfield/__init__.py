@@ -38,10 +38,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, optimize
 
-from ..errors import InvalidSystemError, warn_if_not_lindblad
-from ..result import Moments, SteadyState, TimeSeries
-from ..states import check_times, product_state
-from ._cumulant_eqs import Couplings, rhs_meanfield
+from ...errors import InvalidSystemError, warn_if_not_lindblad
+from ...result import Moments, SteadyState, TimeSeries
+from ...states import check_times, product_state
+from ..moment_equations import Couplings, rhs_meanfield
 
 __all__ = ["steady_state", "evolve", "analytic_steady_state", "critical_spread", "phase_diagram",
            "optimal_pump", "order_parameter", "random_phase_state", "MeanFieldSolution"]

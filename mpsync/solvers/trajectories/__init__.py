@@ -9,7 +9,7 @@ Unravels the master equation of docs/physics.md#master-equation (Gamma = 1 units
     \qquad L_k = \sqrt{l_k}\sum_b V_{bk}\, s^-_b,\quad L^W_a = \sqrt W\, s^+_a,
 
 f = V diag(l) V^T (round-off negatives clipped, l_k ~ 0 dropped). H_eff is a sparse
-matrix in the excitation-sector order of :mod:`mpsync.solvers._statevector` (never dense).
+matrix in the excitation-sector order of :mod:`mpsync.solvers.trajectories.statevector` (never dense).
 
 Jump basis (``jump_basis=``)
     Any A with f = A A^T gives jumps L_k = sum_b A_bk s-_b with the same master
@@ -65,8 +65,9 @@ Reproducibility
 
 Conditional QFI
     For each trajectory, F_Q(psi_c) = (4/3)(Var J_x + Var J_y + Var J_z) from the
-    moments of psi_c (:func:`mpsync.solvers._statevector.qfi_from_moments`), see
-    :func:`qfi_vs_time` (Fig. 2(c)) and :func:`conditional_qfi` (Fig. 2(d)), the
+    moments of psi_c (:func:`mpsync.observables.qfi_from_moments`), see
+    :func:`mpsync.paper.studies.qfi_vs_time` (Fig. 2(c)) and
+    :func:`mpsync.paper.studies.conditional_qfi` (Fig. 2(d)), the
     latter next to the QFI of the unconditional state and the bound 2N/3.
 """
 
@@ -78,15 +79,14 @@ import time
 import numpy as np
 from scipy.optimize import brentq
 
-from ..errors import InvalidOptionError, InvalidSystemError, NotApplicableError, TooLargeError, check_memory
-from ..observables import ZQ2_from_correlations, entanglement_witness_bounds, qfi as _qfi_dense
-from ..parallel import default_workers, parallel_map, spawn_seeds
-from ..result import Moments, SteadyState, TimeSeries
-from ..states import check_times, has_coherences, product_state
-from ._statevector import StateSpace, check_size, moments_of_state, qfi_from_moments
+from ...errors import InvalidOptionError, InvalidSystemError, check_memory
+from ...observables import ZQ2_from_correlations, qfi_from_moments
+from ...parallel import default_workers, parallel_map, spawn_seeds
+from ...result import Moments, SteadyState, TimeSeries
+from ...states import check_times, has_coherences, product_state
+from .statevector import StateSpace, check_size, moments_of_state
 
-__all__ = ["steady_state", "evolve", "qfi_vs_time", "conditional_qfi", "jump_operators", "UNRAVELLINGS",
-           "JUMP_BASES"]
+__all__ = ["steady_state", "evolve", "jump_operators", "UNRAVELLINGS", "JUMP_BASES"]
 
 #: Photon counting, one-quadrature and two-quadrature detection; "diffusion" = "heterodyne".
 UNRAVELLINGS = ("jumps", "homodyne", "heterodyne", "diffusion")
@@ -394,7 +394,7 @@ def _run(system, times, ntraj, seed, unravelling, initial, dt, tol, executor, wo
          series, want_sm=None, rho=False, extrapolate=False, jump_basis="eigen"):
     n = system.n
     unravelling = "heterodyne" if unravelling == "diffusion" else unravelling
-    from .applicability import alternatives
+    from ..applicability import alternatives
 
     check_size(n, min(_nworkers(executor, workers), ntraj),
                alternatives(system, exclude=("trajectories",), entry="evolve" if series else "steady_state"))
@@ -475,7 +475,7 @@ def steady_state(system, ntraj: int = 100, t_burn: float = 20.0, t_avg: float = 
     unravelling : {"jumps", "homodyne", "heterodyne"}
         Photon counting, one-quadrature or two-quadrature (QSD) detection of the
         emitted light (``"diffusion"`` = ``"heterodyne"``). Unconditional moments are
-        the same for all; the conditional QFI is not (see :func:`qfi_vs_time`).
+        the same for all; the conditional QFI is not (see :func:`mpsync.paper.studies.qfi_vs_time`).
     initial : "down", "up", "x" or list of 2 x 2 density matrices
     tol : float
         Relative truncation of the Taylor propagator (jumps).
@@ -579,95 +579,3 @@ def evolve(system, times, initial="down", ntraj: int = 100, dt: float | None = N
         errors["sm"] = sm_se
     extras = dict(qfi=qf, qfi_trajectories=qfs)
     return TimeSeries(system, times, moments, "trajectories", info, errors, extras)
-
-
-# ====================================================================== QFI
-def qfi_vs_time(system, times, ntraj: int = 20, initial="down", unravelling: str = "homodyne",
-                dt: float | None = None, seed=None, executor=None, workers: int | None = None,
-                progress: bool = False, jump_basis: str = "eigen", extrapolate: bool = False) -> dict:
-    """Conditional QFI F_Q(psi_c(t)) of each trajectory against time (Fig. 2(c)).
-
-    The conditional state depends on what is detected: photon counting (``"jumps"``)
-    and one-quadrature detection (``"homodyne"``, the paper's) give entangled
-    conditional states (F > 2N/3); two-quadrature detection (``"heterodyne"``) keeps
-    F at 2N/3, the value of every pure product state: with complex noise the
-    back-action of a collective channel factorises into single-dipole updates
-    (d xi d xi = 0), so the noise never correlates dipoles; only the no-click part
-    -(1/2) sum_{a != b} f_ab s+_a s-_b of H_eff does (measured in
-    validation/README.md, Fig. 2(c,d)). ``jump_basis`` changes conditional results of
-    jumps and homodyne only; ``extrapolate`` (diffusive unravellings) removes the
-    O(dt) bias; both as in :func:`steady_state`.
-
-    Returns
-    -------
-    dict
-        ``times`` (T,), ``trajectories`` (ntraj, T), ``mean`` (T,), ``error`` (T,)
-        (standard error over trajectories), ``threshold`` 2N/3 and ``maximum``
-        (N^2 + 2N)/3 of the direction-averaged QFI.
-    """
-    ts = evolve(system, times, initial=initial, ntraj=ntraj, dt=dt, seed=seed, unravelling=unravelling,
-                executor=executor, workers=workers, progress=progress, jump_basis=jump_basis,
-                extrapolate=extrapolate)
-    lo, hi = entanglement_witness_bounds(system.n)
-    return dict(times=ts.times, trajectories=ts.extras["qfi_trajectories"], mean=ts.extras["qfi"],
-                error=ts.errors["qfi"], threshold=lo, maximum=hi, diagnostics=ts.diagnostics)
-
-
-def _unconditional_qfi(system, how, ss):
-    if how in ("auto", "exact"):
-        try:
-            from . import exact as _exact
-
-            rho = _exact.density_matrix(system)
-            return float(_qfi_dense(rho, system.n)), "exact"
-        except (ImportError, AttributeError, NotApplicableError, TooLargeError):
-            if how == "exact":
-                raise
-    rho = ss.extras["rho"]
-    return float(_qfi_dense(0.5 * (rho + rho.conj().T), system.n, on_unphysical="nan")), "trajectories"
-
-
-def conditional_qfi(system, W_values, ntraj: int = 20, t_burn: float = 10.0, t_avg: float = 20.0,
-                    sample_dt: float = 0.2, dt: float | None = None, seed=None,
-                    unravelling: str = "homodyne", unconditional: str | None = "auto",
-                    executor=None, workers: int | None = None, progress: bool = False,
-                    extrapolate: bool = True, jump_basis: str = "eigen") -> dict:
-    """Steady conditional QFI against the pump W (Fig. 2(d)), with the unconditional one.
-
-    For each W: the time-and-trajectory average of F_Q(psi_c) (conditional) and the
-    QFI of the averaged state rho (spectral formula, :func:`mpsync.observables.qfi`).
-    rho comes from the exact solver (``unconditional="exact"``), from averaging
-    |psi><psi| over the trajectories and samples (``"trajectories"``), or the exact
-    one when available (``"auto"``); ``None`` skips it. Both need N <= ~10.
-    ``extrapolate`` (default True) removes the O(dt) Euler-Maruyama bias of the
-    conditional QFI, which is otherwise comparable to its excess over 2N/3 (see
-    :func:`steady_state`). ``unravelling`` and ``jump_basis`` as in
-    :func:`qfi_vs_time` (default homodyne, the paper's detection scheme).
-
-    Returns
-    -------
-    dict
-        ``W``, ``conditional``, ``conditional_error``, ``unconditional``,
-        ``unconditional_source``, ``threshold`` (2N/3), ``maximum`` ((N^2 + 2N)/3).
-    """
-    W_values = np.atleast_1d(np.asarray(W_values, dtype=float))
-    cond, err, unc, src = [], [], [], []
-    keep = unconditional is not None and unconditional != "exact"
-    for W in W_values:
-        s = system.replace(W=float(W))
-        ss = steady_state(s, ntraj=ntraj, t_burn=t_burn, t_avg=t_avg, sample_dt=sample_dt, dt=dt,
-                          seed=seed, unravelling=unravelling, executor=executor, workers=workers,
-                          progress=progress, keep_density_matrix=keep, extrapolate=extrapolate,
-                          jump_basis=jump_basis)
-        cond.append(ss.extras["qfi_conditional"])
-        err.append(ss.errors["qfi_conditional"])
-        if unconditional is None:
-            unc.append(np.nan)
-            src.append(None)
-        else:
-            u, how = _unconditional_qfi(s, unconditional, ss)
-            unc.append(u)
-            src.append(how)
-    lo, hi = entanglement_witness_bounds(system.n)
-    return dict(W=W_values, conditional=np.array(cond), conditional_error=np.array(err),
-                unconditional=np.array(unc), unconditional_source=src, threshold=lo, maximum=hi)

@@ -60,11 +60,11 @@ from scipy.linalg import schur
 from scipy.linalg.lapack import ztrsyl as trsyl
 from scipy.sparse import linalg as spla
 
-from ..errors import (ConvergenceWarning, InvalidOptionError, InvalidSystemError, NotApplicableError,
+from ...errors import (ConvergenceWarning, InvalidOptionError, InvalidSystemError, NotApplicableError,
                       check_memory, format_bytes)
-from ..result import Moments, SteadyState, TimeSeries
-from ..states import check_times, has_coherences, product_state
-from ._sector import (SectorBasis, assemble, nnz_estimate_full, nnz_estimate_sector, popcount,
+from ...result import Moments, SteadyState, TimeSeries
+from ...states import check_times, has_coherences, product_state
+from .sector_basis import (SectorBasis, assemble, nnz_estimate_full, nnz_estimate_sector, popcount,
                       site_bit, spread_bits)
 
 __all__ = ["liouvillian", "sector_liouvillian", "steady_state", "evolve", "density_matrix",
@@ -75,7 +75,7 @@ METHOD = "exact"
 
 def _alternatives(system, entry="steady_state"):
     """The methods that accept ``system`` instead (from :mod:`.applicability`)."""
-    from .applicability import alternatives
+    from ..applicability import alternatives
 
     return alternatives(system, exclude=("exact",), entry=entry)
 
