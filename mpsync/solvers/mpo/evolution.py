@@ -59,10 +59,10 @@ def evolve(system, times, initial="down", *, max_bond: int = 64, cutoff: float =
     system.check_lindblad("method='mpo'")
     check_chain(system)
     n = system.n
-    W, mpo_dims = build_mpo(system, mpo_cutoff, like)
+    mpo, mpo_dims = build_mpo(system, mpo_cutoff, like)
     check_fits(n, max_bond, mpo_dims, krylov_dim)
     mps0 = initial_mps(initial, n, like)
-    eng = TDVP(W, mps0, max_bond=max_bond, cutoff=cutoff,
+    eng = TDVP(mpo, mps0, max_bond=max_bond, cutoff=cutoff,
                krylov_tol=krylov_tol, krylov_dim=krylov_dim)
     snaps = []
     t = 0.0
@@ -70,7 +70,7 @@ def evolve(system, times, initial="down", *, max_bond: int = 64, cutoff: float =
     if n > 2 and times[-1] > h0:
         if times[0] <= 0.0:
             snaps.append(moments_of(mps0))  # t = 0 exactly, before the expansion step
-        eng = TDVP(W, expand_basis(W, mps0, h0, max_bond), max_bond=max_bond, cutoff=cutoff,
+        eng = TDVP(mpo, expand_basis(mpo, mps0, h0, max_bond), max_bond=max_bond, cutoff=cutoff,
                    krylov_tol=krylov_tol, krylov_dim=krylov_dim)
         t = h0
     steps = 0

@@ -21,7 +21,7 @@ Array conventions (shared with the TDVP integrator, :mod:`.tdvp`)
 -----------------------------------------------------------------
 - local index per site ``s = 2 i + j`` (ket i, bra j; 0 = down, 1 = up), local
   dimension 4, row-major vectorisation (``A rho B -> A (x) B^T``);
-- MPO: a list of N arrays ``W[a]`` of shape ``(Dl, Dr, 4, 4)`` =
+- MPO: a list of N arrays ``M[a]`` of shape ``(Dl, Dr, 4, 4)`` =
   (left bond, right bond, out, in), ``Dl = 1`` at site 0 and ``Dr = 1`` at
   site N-1. Contracting the bonds gives the 4^N x 4^N Liouvillian with the
   "interleaved" ordering ``sum_a s_a 4**(N-1-a)`` (site 0 most significant),
@@ -260,7 +260,7 @@ class LiouvillianMPO:
     Attributes
     ----------
     tensors : list of arrays
-        ``W[a]`` with shape ``(Dl, Dr, 4, 4)`` = (left bond, right bond, out, in).
+        ``M[a]`` with shape ``(Dl, Dr, 4, 4)`` = (left bond, right bond, out, in).
     bond_dims : list of int
         The N - 1 bond dimensions between sites a and a + 1.
     channel_ranks : dict

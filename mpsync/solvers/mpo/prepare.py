@@ -55,8 +55,8 @@ def build_mpo(system, mpo_cutoff=1e-10, like="numpy"):
     from .liouvillian import liouvillian_mpo
 
     mpo = liouvillian_mpo(system, cutoff=mpo_cutoff)
-    tensors = [np.asarray(to_numpy(W), dtype=complex) for W in mpo.tensors]
-    return [to_backend(W, like) for W in tensors], list(mpo.bond_dims)
+    tensors = [np.asarray(to_numpy(M), dtype=complex) for M in mpo.tensors]
+    return [to_backend(M, like) for M in tensors], list(mpo.bond_dims)
 
 
 def initial_mps(initial, n, like):

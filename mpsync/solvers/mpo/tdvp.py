@@ -46,7 +46,7 @@ cupy or torch arrays; the small Krylov matrices are numpy.
 
 Conventions
 -----------
-MPS tensor ``A[a]``: shape ``(Dl, 4, Dr)``. MPO tensor ``W[a]``: shape
+MPS tensor ``A[a]``: shape ``(Dl, 4, Dr)``. MPO tensor ``M[a]``: shape
 ``(Dl, Dr, 4_out, 4_in)``. Environments ``(chi_bra, D, chi_ket)``.
 """
 
@@ -185,73 +185,73 @@ def expm_krylov(matvec, v, t, tol: float = 1e-10, m_max: int = 30):
 
 
 # ---------------------------------------------------------------------- environments
-def _update_left(E, A, W):
+def _update_left(E, A, M):
     """Left environment of sites <= a from that of sites < a."""
     T = do("tensordot", E, A, axes=([2], [0]))                 # (x, w, t, Y)
-    T = do("tensordot", T, W, axes=([1, 2], [0, 3]))           # (x, Y, v, s)
+    T = do("tensordot", T, M, axes=([1, 2], [0, 3]))           # (x, Y, v, s)
     T = do("tensordot", do("conj", A), T, axes=([0, 1], [0, 3]))  # (X, Y, v)
     return do("transpose", T, (0, 2, 1))                      # (X, v, Y)
 
 
-def _update_right(E, A, W):
+def _update_right(E, A, M):
     """Right environment of sites >= a from that of sites > a."""
     T = do("tensordot", A, E, axes=([2], [2]))                 # (y, t, X, v)
-    T = do("tensordot", T, W, axes=([1, 3], [3, 1]))           # (y, X, w, s)
+    T = do("tensordot", T, M, axes=([1, 3], [3, 1]))           # (y, X, w, s)
     T = do("tensordot", do("conj", A), T, axes=([1, 2], [3, 1]))  # (x, y, w)
     return do("transpose", T, (0, 2, 1))                      # (x, w, y)
 
 
-def _apply2(LE, W1, W2, RE, theta):
+def _apply2(LE, M1, M2, RE, theta):
     """Two-site effective generator applied to ``theta`` (y, t1, t2, Y)."""
     T = do("tensordot", LE, theta, axes=([2], [0]))            # (x, w, t1, t2, Y)
-    T = do("tensordot", T, W1, axes=([1, 2], [0, 3]))          # (x, t2, Y, v, s1)
-    T = do("tensordot", T, W2, axes=([3, 1], [0, 3]))          # (x, Y, s1, u, s2)
+    T = do("tensordot", T, M1, axes=([1, 2], [0, 3]))          # (x, t2, Y, v, s1)
+    T = do("tensordot", T, M2, axes=([3, 1], [0, 3]))          # (x, Y, s1, u, s2)
     return do("tensordot", T, RE, axes=([3, 1], [1, 2]))       # (x, s1, s2, X)
 
 
-def _apply1(LE, W, RE, C):
+def _apply1(LE, M, RE, C):
     """One-site effective generator applied to ``C`` (y, t, Y)."""
     T = do("tensordot", LE, C, axes=([2], [0]))                # (x, w, t, Y)
-    T = do("tensordot", T, W, axes=([1, 2], [0, 3]))           # (x, Y, v, s)
+    T = do("tensordot", T, M, axes=([1, 2], [0, 3]))           # (x, Y, v, s)
     return do("tensordot", T, RE, axes=([2, 1], [1, 2]))       # (x, s, X)
 
 
-def _op1(LE, W, RE):
+def _op1(LE, M, RE):
     """The one-site effective generator as a function, in the cheaper contraction order.
 
     Direct order: ``O(8 chi^3 D + 16 chi^2 D^2)`` per application. When the MPO
     bond D exceeds chi (long-range couplings, small chi) it pays to contract the
-    left environment with the MPO tensor once, ``LW = LE . W`` (``16 chi^2 D^2``,
+    left environment with the MPO tensor once, ``LM = LE . M`` (``16 chi^2 D^2``,
     amortised over the Krylov iterations), and then ``O(20 chi^3 D)`` per application.
     """
     chi = max(LE.shape[0], RE.shape[0])
-    D = max(W.shape[0], W.shape[1])
+    D = max(M.shape[0], M.shape[1])
     if 2 * chi >= D:
-        return lambda C: _apply1(LE, W, RE, C)
-    LW = do("tensordot", LE, W, axes=([1], [0]))               # (x, y, v, s, t)
+        return lambda C: _apply1(LE, M, RE, C)
+    LM = do("tensordot", LE, M, axes=([1], [0]))               # (x, y, v, s, t)
 
     def apply(C):
-        T = do("tensordot", LW, C, axes=([1, 4], [0, 1]))      # (x, v, s, Y)
+        T = do("tensordot", LM, C, axes=([1, 4], [0, 1]))      # (x, v, s, Y)
         return do("tensordot", T, RE, axes=([1, 3], [1, 2]))   # (x, s, X)
     return apply
 
 
-def _op2(LE, W1, W2, RE):
+def _op2(LE, M1, M2, RE):
     """The two-site effective generator as a function, in the cheaper contraction order.
 
-    Direct: ``O(32 chi^3 D + 64 chi^2 D^2)``; with ``LW1 = LE . W1`` and
-    ``W2R = W2 . RE`` precomputed: ``O(128 chi^3 D)``, better when D > 1.5 chi.
+    Direct: ``O(32 chi^3 D + 64 chi^2 D^2)``; with ``LM1 = LE . M1`` and
+    ``M2R = M2 . RE`` precomputed: ``O(128 chi^3 D)``, better when D > 1.5 chi.
     """
     chi = max(LE.shape[0], RE.shape[0])
-    D = max(W1.shape[1], 1)
+    D = max(M1.shape[1], 1)
     if 3 * chi >= 2 * D:
-        return lambda x: _apply2(LE, W1, W2, RE, x)
-    LW = do("tensordot", LE, W1, axes=([1], [0]))              # (x, y, v, s1, t1)
-    WR = do("tensordot", W2, RE, axes=([1], [1]))              # (v, s2, t2, X, Y)
+        return lambda x: _apply2(LE, M1, M2, RE, x)
+    LM = do("tensordot", LE, M1, axes=([1], [0]))              # (x, y, v, s1, t1)
+    MR = do("tensordot", M2, RE, axes=([1], [1]))              # (v, s2, t2, X, Y)
 
     def apply(theta):
-        T = do("tensordot", LW, theta, axes=([1, 4], [0, 1]))  # (x, v, s1, t2, Y)
-        T = do("tensordot", T, WR, axes=([1, 3, 4], [0, 2, 4]))  # (x, s1, s2, X)
+        T = do("tensordot", LM, theta, axes=([1, 4], [0, 1]))  # (x, v, s1, t2, Y)
+        T = do("tensordot", T, MR, axes=([1, 3, 4], [0, 2, 4]))  # (x, s1, s2, X)
         return T
     return apply
 
@@ -308,7 +308,7 @@ class TDVP:
     Parameters
     ----------
     mpo : list of arrays
-        ``W[a]`` of shape ``(Dl, Dr, 4, 4)`` (left, right, out, in).
+        ``M[a]`` of shape ``(Dl, Dr, 4, 4)`` (left, right, out, in).
     mps : list of arrays
         ``A[a]`` of shape ``(Dl, 4, Dr)``; copied and brought to right-canonical form.
     max_bond : int, optional
@@ -338,8 +338,8 @@ class TDVP:
     >>> import numpy as np
     >>> from mpsync.channels import local_generator
     >>> L1 = local_generator(0.0, 1.0, 2.0)
-    >>> W = [L1.reshape(1, 1, 4, 4)]          # one site: 1x1 bonds
-    >>> eng = TDVP(W, [np.eye(2).reshape(1, 4, 1) / 2 + 0j])
+    >>> mpo = [L1.reshape(1, 1, 4, 4)]          # one site: 1x1 bonds
+    >>> eng = TDVP(mpo, [np.eye(2).reshape(1, 4, 1) / 2 + 0j])
     >>> _ = eng.step(50.0)
     >>> rho = trace_normalized(eng.mps)[0].reshape(2, 2)
     >>> round(float((rho[1, 1] - rho[0, 0]).real), 8)    # (W - 1) / (W + 1)
@@ -350,7 +350,7 @@ class TDVP:
                  krylov_tol: float = 1e-10, krylov_dim: int = 30, canonical: bool = False):
         if len(mpo) != len(mps):
             raise ValueError(f"MPO has {len(mpo)} sites but the MPS has {len(mps)}")
-        self.W = list(mpo)
+        self.mpo = list(mpo)
         self.n = len(mps)
         self.max_bond = max_bond
         self.cutoff = float(cutoff)
@@ -367,13 +367,13 @@ class TDVP:
 
     # ------------------------------------------------------------------ helpers
     def _build_right_envs(self):
-        A, W, n = self.mps, self.W, self.n
+        A, M, n = self.mps, self.mpo, self.n
         self.RE = [None] * n
         self.LE = [None] * n
         self.RE[n - 1] = _ones_env(A[0])
         self.LE[0] = _ones_env(A[0])
         for a in range(n - 1, 0, -1):
-            self.RE[a - 1] = _update_right(self.RE[a], A[a], W[a])
+            self.RE[a - 1] = _update_right(self.RE[a], A[a], M[a])
 
     def _exp(self, apply, x, t):
         def mv(y):
@@ -392,35 +392,35 @@ class TDVP:
 
         Returns the discarded weight of this step (also added to :attr:`truncation`).
         """
-        A, W, LE, RE, n = self.mps, self.W, self.LE, self.RE, self.n
+        A, M, LE, RE, n = self.mps, self.mpo, self.LE, self.RE, self.n
         h = 0.5 * dt
         disc = 0.0
         if n == 1:
-            A[0] = self._exp(lambda C: _apply1(LE[0], W[0], RE[0], C), A[0], dt)
+            A[0] = self._exp(lambda C: _apply1(LE[0], M[0], RE[0], C), A[0], dt)
             A[0] = A[0] / _fnorm(A[0])
             return 0.0
         # left to right: centre moves from 0 to n-1
         for i in range(n - 1):
             theta = do("tensordot", A[i], A[i + 1], axes=([2], [0]))
-            theta = self._exp(_op2(LE[i], W[i], W[i + 1], RE[i + 1]), theta, h)
+            theta = self._exp(_op2(LE[i], M[i], M[i + 1], RE[i + 1]), theta, h)
             A[i], C, d = _split(theta, self.max_bond, self.cutoff, absorb="right")
             disc += d
             C = C / _fnorm(C)
-            LE[i + 1] = _update_left(LE[i], A[i], W[i])
+            LE[i + 1] = _update_left(LE[i], A[i], M[i])
             if i + 1 < n - 1:
-                C = self._exp(_op1(LE[i + 1], W[i + 1], RE[i + 1]), C, -h)
+                C = self._exp(_op1(LE[i + 1], M[i + 1], RE[i + 1]), C, -h)
                 C = C / _fnorm(C)
             A[i + 1] = C
         # right to left: centre moves from n-1 to 0
         for i in range(n - 2, -1, -1):
             theta = do("tensordot", A[i], A[i + 1], axes=([2], [0]))
-            theta = self._exp(_op2(LE[i], W[i], W[i + 1], RE[i + 1]), theta, h)
+            theta = self._exp(_op2(LE[i], M[i], M[i + 1], RE[i + 1]), theta, h)
             C, A[i + 1], d = _split(theta, self.max_bond, self.cutoff, absorb="left")
             disc += d
             C = C / _fnorm(C)
-            RE[i] = _update_right(RE[i + 1], A[i + 1], W[i + 1])
+            RE[i] = _update_right(RE[i + 1], A[i + 1], M[i + 1])
             if i > 0:
-                C = self._exp(_op1(LE[i], W[i], RE[i]), C, -h)
+                C = self._exp(_op1(LE[i], M[i], RE[i]), C, -h)
                 C = C / _fnorm(C)
             A[i] = C
         self.truncation += disc
@@ -436,32 +436,32 @@ class TDVP:
         dimensions, so, unlike the two-site step, it settles without truncation
         noise once the bond dimension has saturated.
         """
-        A, W, LE, RE, n = self.mps, self.W, self.LE, self.RE, self.n
+        A, M, LE, RE, n = self.mps, self.mpo, self.LE, self.RE, self.n
         h = 0.5 * dt
         if n == 1:
             self.step(dt)
             return
         for i in range(n):
-            C = self._exp(_op1(LE[i], W[i], RE[i]), A[i], h)
+            C = self._exp(_op1(LE[i], M[i], RE[i]), A[i], h)
             if i == n - 1:
                 A[i] = C / _fnorm(C)
                 break
             Dl, d, Dr = C.shape
             Q, R = do("linalg.qr", do("reshape", C, (Dl * d, Dr)))
             A[i] = do("reshape", Q, (Dl, d, Q.shape[1]))
-            LE[i + 1] = _update_left(LE[i], A[i], W[i])
+            LE[i + 1] = _update_left(LE[i], A[i], M[i])
             op0 = lambda x, j=i: _apply0(LE[j + 1], RE[j], x)  # noqa: E731
             R = self._exp(op0, R, -h)
             A[i + 1] = do("tensordot", R / _fnorm(R), A[i + 1], axes=([1], [0]))
         for i in range(n - 1, -1, -1):
-            C = self._exp(_op1(LE[i], W[i], RE[i]), A[i], h)
+            C = self._exp(_op1(LE[i], M[i], RE[i]), A[i], h)
             if i == 0:
                 A[i] = C / _fnorm(C)
                 break
             Dl, d, Dr = C.shape
             Q, R = do("linalg.qr", do("transpose", do("reshape", C, (Dl, d * Dr))))
             A[i] = do("reshape", do("transpose", Q), (Q.shape[1], d, Dr))
-            RE[i - 1] = _update_right(RE[i], A[i], W[i])
+            RE[i - 1] = _update_right(RE[i], A[i], M[i])
             R = do("transpose", R)                                  # (Dl, k)
             op0 = lambda x, j=i: _apply0(LE[j], RE[j - 1], x)  # noqa: E731
             R = self._exp(op0, R, -h)
