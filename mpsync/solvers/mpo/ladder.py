@@ -91,7 +91,7 @@ def _unphysical(moments, tol: float = 1e-3):
 
 def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: float = 1e-3,
                  rung_tol: float | None = None, time_budget: float | None = None,
-                 cutoff: float = 1e-10, mpo_cutoff: float = 1e-10, dt: float = 0.05,
+                 cutoff: float = 1e-10, mpo_cutoff: float = 1e-6, dt: float = 0.05,
                  dt_max: float = 1.0, dt_growth: float = 1.5, t_grow: float = 1.0,
                  warm_grow_steps: int = 1, t_max: float = 200.0, max_steps: int | None = None,
                  initial="down", checkpoint=None, checkpoint_every: int = 5, resume=None,
@@ -125,7 +125,9 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
     cutoff : float
         Singular values below ``cutoff`` times the largest are dropped.
     mpo_cutoff : float
-        Compression tolerance of the Liouvillian MPO's coefficient blocks.
+        Compression tolerance of the Liouvillian MPO's coefficient blocks (relative
+        singular-value cutoff). 1e-6 shrinks the MPO bond of a 100-dipole chain from 68
+        (1e-10) to 46 and moved Z_Q by 1e-9 at N = 20.
     dt, dt_max, dt_growth : float
         First TDVP step, largest step and growth per step (1/Gamma).
     t_grow : float
@@ -357,7 +359,7 @@ def _climb(*, system, W, mpo_dims, rungs, settings, zq_tol, time_budget, cutoff,
         prev_mps = list(eng.mps)
         if chi >= full_bond(n):
             stop = "exact_bond"
-        elif len(records) >= min(3, len(rungs)) and reason == "converged" and \
+        elif len(records) >= max(2, min(3, len(rungs))) and reason == "converged" and \
                 abs(records[-1]["ZQ"] - records[-2]["ZQ"]) + records[-1]["drift"] < zq_tol:
             stop = "converged"
         elif single:
