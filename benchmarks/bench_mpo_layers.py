@@ -36,14 +36,14 @@ def main(argv=None):
     print("| chi | D | autoray us | quimb us | cotengra.einsum us | quimb / autoray | cotengra / autoray |")
     print("|---|---|---|---|---|---|---|")
     for chi, D in ((8, 6), (16, 26), (32, 56), (64, 56), (128, 6)):
-        LE, RE, W, C = c(chi, D, chi), c(chi, D, chi), c(D, D, 4, 4), c(chi, 4, chi)
-        op = _op1(LE, W, RE)
+        LE, RE, M, C = c(chi, D, chi), c(chi, D, chi), c(D, D, 4, 4), c(chi, 4, chi)
+        op = _op1(LE, M, RE)
         op(C)
         t = time.perf_counter()
         for _ in range(args.repeat):
             ref = op(C)
         t_ar = (time.perf_counter() - t) / args.repeat
-        tn = (qtn.Tensor(LE, inds=("x", "w", "y")) | qtn.Tensor(W, inds=("w", "v", "s", "t"))
+        tn = (qtn.Tensor(LE, inds=("x", "w", "y")) | qtn.Tensor(M, inds=("w", "v", "s", "t"))
               | qtn.Tensor(RE, inds=("X", "v", "Y")))
 
         def quimb_apply(C):
@@ -57,10 +57,10 @@ def main(argv=None):
             quimb_apply(C)
         t_q = (time.perf_counter() - t) / args.repeat
         eq = "xwy,wvst,XvY,ytY->xsX"
-        assert np.allclose(ctg.einsum(eq, LE, W, RE, C), ref)
+        assert np.allclose(ctg.einsum(eq, LE, M, RE, C), ref)
         t = time.perf_counter()
         for _ in range(args.repeat):
-            ctg.einsum(eq, LE, W, RE, C)
+            ctg.einsum(eq, LE, M, RE, C)
         t_c = (time.perf_counter() - t) / args.repeat
         print(f"| {chi} | {D} | {t_ar * 1e6:.0f} | {t_q * 1e6:.0f} | {t_c * 1e6:.0f} | "
               f"{t_q / t_ar:.2f} | {t_c / t_ar:.2f} |")

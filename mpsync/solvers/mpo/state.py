@@ -31,7 +31,7 @@ Examples
 >>> from mpsync.solvers.mpo.state import to_quimb, density_matrix
 >>> down = np.array([1.0, 0, 0, 0]).reshape(1, 4, 1)          # |0><0|: s = 2 * 0 + 0
 >>> psi = to_quimb([down, down])
->>> density_matrix(psi)[0, 0].real
+>>> float(density_matrix(psi)[0, 0].real)
 1.0
 """
 
