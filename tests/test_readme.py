@@ -128,6 +128,7 @@ def test_readme_slow_command_runs(argv, capsys, workdir):
 def test_readme_python_block_runs(index, workdir):
     code = _blocks("python")[index]
     code = code.replace("mpsync.DipoleSystem.chain(8,", "mpsync.DipoleSystem.chain(4,")
+    code = code.replace("mpsync.DipoleSystem.chain(50,", "mpsync.DipoleSystem.chain(6,")
     exec(compile(code, f"README.md python block {index}", "exec"), {})
     shutil.rmtree(workdir / "my-sweep-cache", ignore_errors=True)
 
