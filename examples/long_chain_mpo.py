@@ -4,7 +4,7 @@ The exact solver stops near N = 12 (C(2N, N) unknowns); the MPO solver stores th
 density matrix as a vectorised matrix-product state and brings it to the steady state
 by TDVP, climbing a bond-dimension ladder (8, 16, 32, ...) until two rungs agree in Z_Q
 within ``zq_tol``. ``result.errors["ZQ"]`` is that difference: the error bar of Z_Q.
-Measured (2-core VM, one BLAS thread): N = 50 in about 3 minutes, N = 100 in about 10
+Measured (2-core VM, one BLAS thread): N = 50 in about 3 minutes, N = 100 in 26 (loaded)
 (benchmarks/RESULTS.md). The state comes back as a quimb MatrixProductState.
 
 Units: Gamma = 1, lengths in lambda. Run: ``python examples/long_chain_mpo.py [N]``.
