@@ -10,12 +10,13 @@ from mpsync.errors import MpsyncError
 from mpsync.paper.figures import FIGURES, run_figure
 
 PAPER = ["2a", "2b", "2c", "2d", "2e", "3a", "3b", "4", "S1", "S2", "S3"]
+BEYOND = ["length"]       # studies beyond the paper
 
 
 def test_registry_names_and_wrappers():
-    assert list(FIGURES) == PAPER
+    assert list(FIGURES) == PAPER + BEYOND
     root = Path(__file__).resolve().parents[1] / "validation"
-    for name in PAPER:
+    for name in PAPER + BEYOND:
         script = root / f"fig{name}.py"
         assert script.exists() and f'main("{name}")' in script.read_text()
     with pytest.raises(MpsyncError, match="unknown figure"):
@@ -152,3 +153,10 @@ def test_lattice_finite_size_script_small(tmp_path):
     assert mod.cluster_length([0.2, 0.15, 0.1]) == 3 and mod.cluster_length([0.1]) == 0
     for r in rows:
         assert len(r["profile"]) == r["L"] - 1 and r["residual"] < 1e-6
+
+
+@pytest.mark.slow
+def test_chain_length_study_quick(tmp_path):
+    """N = 6, 8, 10: every MPO point converged, the chain below all-to-all (about 1-4 min)."""
+    info = run_figure("length", quick=True, out_dir=tmp_path, progress=False)
+    _all_checks_pass(info)
