@@ -97,10 +97,11 @@ def run(out_dir=".", quick: bool = False, progress: bool = True) -> dict:
     ds_a = sweep(dict(model="all_to_all", n=n, f_eff=f_eff, W=1.0), {"W": W}, method=ens_method,
                  progress=progress, workers=workers)
     zc, za = ds_c.ZQ.values, ds_a.ZQ.values
-    print(f"\n{'W':>9} {'W/f_eff':>8} {'Z_Q chain':>10} {'Z_Q all2all':>12} {'ratio':>7}")
-    for w, zc_, za_ in zip(W, zc, za):
+    err = ds_c.ZQ_err.values if "ZQ_err" in ds_c else np.full(len(W), np.nan)
+    print(f"\n{'W':>9} {'W/f_eff':>8} {'Z_Q chain':>10} {'+-':>8} {'Z_Q all2all':>12} {'ratio':>7}")
+    for w, zc_, e_, za_ in zip(W, zc, err, za):
         ratio = zc_ / za_ if za_ > 0 else float("nan")
-        print(f"{w:9.4g} {w / f_eff:8.3f} {zc_:10.5f} {za_:12.5f} {ratio:7.3f}")
+        print(f"{w:9.4g} {w / f_eff:8.3f} {zc_:10.5f} {e_:8.1e} {za_:12.5f} {ratio:7.3f}")
 
     ic, ia = int(np.argmax(zc)), int(np.argmax(za))
     checks = [
@@ -121,7 +122,11 @@ def run(out_dir=".", quick: bool = False, progress: bool = True) -> dict:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.2, 3.2), dpi=120)
-    ax.plot(W, zc / ZQ_MAX, "o", label=f"chain, $\\theta_m$ ({chain_method})")
+    if "ZQ_err" in ds_c:      # the MPO ladder's error bars (smaller than the markers here)
+        ax.errorbar(W, zc / ZQ_MAX, yerr=ds_c.ZQ_err.values / ZQ_MAX, fmt="o", capsize=2,
+                    label=f"chain, $\\theta_m$ ({chain_method})")
+    else:
+        ax.plot(W, zc / ZQ_MAX, "o", label=f"chain, $\\theta_m$ ({chain_method})")
     ax.plot(W, za / ZQ_MAX, "--", label=f"all-to-all, same $f_{{eff}}$ ({ens_method})")
     ax.set_xscale("log")
     ax.set_xlabel(r"$W/\Gamma$")
