@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from ...errors import ConvergenceError
 from .tdvp import distance, trace_normalized, zq2_sum
 
 __all__ = ["RunControl", "RelaxSettings", "relax", "remaining_drift", "zq_of"]
@@ -187,7 +188,10 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
             ctrl.dt = h / 4
             ctrl.rejected += 1
             if ctrl.dt < 1e-6:
-                raise FloatingPointError("TDVP step size collapsed")
+                raise ConvergenceError(
+                    f"method='mpo': the TDVP step collapsed below 1e-6 at t = {ctrl.t:.3g} (every "
+                    "larger step made the state unphysical); try a larger max_bond or another "
+                    "method: 'exact' (N <= 12), 'permutational' (all-to-all), 'cumulant'")
             continue
         ctrl.t += h
         ctrl.step += 1
