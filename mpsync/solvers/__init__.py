@@ -61,7 +61,7 @@ ENTRIES = {"steady_state": ("system",), "evolve": ("system", "times", "initial")
 _STRICTLY_POSITIVE = frozenset({
     "tol", "rtol", "atol", "dt", "dt_max", "dt_growth", "t_max", "t_chunk", "sample_dt", "ntraj",
     "max_bond", "maxiter", "krylov", "krylov_dim", "krylov_tol", "restart", "workers", "zq_tol",
-    "ptc_cap", "checkpoint_every", "max_steps", "stall_steps",
+    "ptc_cap", "checkpoint_every", "max_steps", "warm_grow_steps", "time_budget", "rung_tol",
 })
 
 
