@@ -167,7 +167,8 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
         differences between the last two rungs plus the drift) with the ladder.
         ``diagnostics``: ``converged``, ``stop_reason``, ``ladder`` (per rung:
         ``max_bond``, ``ZQ``, ``ZQ2``, ``drift``, ``seconds``, ``steps``, ``time``,
-        ``stop_reason``, ``bond``, ``matvecs``), ``max_bond``, ``bond_dims``,
+        ``stop_reason``, ``bond``, ``matvecs``, ``rejected_steps``: steps undone for going
+        unphysical), ``max_bond``, ``bond_dims``,
         ``mpo_bond_dims``, ``residual`` (or None), ``truncation``, ``antihermitian``,
         ``matvecs``, ``seconds``, ``history`` (last rung: t, dt, Z_Q^2, bond, phase,
         state change rate).
@@ -357,7 +358,8 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
         records.append({"max_bond": chi, "bond": int(max(eng.bond_dims or [1])), "ZQ": zq,
                         "ZQ2": zq2, "sz": sz.tolist(), "drift": remaining_drift(ctrl.zq),
                         "seconds": seconds() - rung_start, "steps": ctrl.step, "time": ctrl.t,
-                        "stop_reason": reason, "matvecs": eng.matvecs - mv0})
+                        "stop_reason": reason, "matvecs": eng.matvecs - mv0,
+                        "rejected_steps": ctrl.rejected})
         prev_mps = list(eng.mps)
         if chi >= full_bond(n):
             stop = "exact_bond"

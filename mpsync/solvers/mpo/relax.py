@@ -73,26 +73,16 @@ class RunControl:
     grow_steps: int = 0
     same_bonds: int = 0
     bonds_prev: list | None = None
-    switch_time: float | None = None
     change_prev: float | None = None
-    change: float = math.inf
     zq: list = field(default_factory=list)
     relax_dt: list = field(default_factory=list)
     history: list = field(default_factory=list)
-    stop_reason: str | None = None
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for k in ("change_prev", "change"):
-            if d[k] is not None and not math.isfinite(d[k]):
-                d[k] = None
-        return d
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunControl":
-        d = dict(d)
-        if d.get("change") is None:
-            d["change"] = math.inf
         return cls(**d)
 
 
@@ -195,8 +185,7 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
             continue
         ctrl.t += h
         ctrl.step += 1
-        ctrl.change_prev = change
-        ctrl.change = change
+        ctrl.change_prev = change     # finite: a non-finite change is rejected above
         bonds = list(engine.bond_dims)
         ctrl.history.append([ctrl.t, h, zq2, max(bonds or [1]), ctrl.phase, change])
         if ctrl.phase == "grow":
@@ -211,7 +200,6 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
             ctrl.dt = min(max(h, ctrl.dt) * s.dt_growth, cap)
             if done:
                 ctrl.phase = "relax"
-                ctrl.switch_time = ctrl.t
                 if ctrl.warm:
                     # the state is already near the fixed point: relax at full step at once
                     ctrl.dt = cap

@@ -237,14 +237,11 @@ def operator_entanglement(state) -> np.ndarray:
     -------
     (N - 1,) float ndarray
     """
-    A = _arrays(state)
+    from .tdvp import right_canonicalize
+
+    # right-canonical, then sweep left to right taking SVDs of the centre
+    A = right_canonicalize(_arrays(state))
     n = len(A)
-    # right-canonicalise, then sweep left to right taking SVDs of the centre
-    for a in range(n - 1, 0, -1):
-        Dl, d, Dr = A[a].shape
-        q, r = np.linalg.qr(A[a].reshape(Dl, d * Dr).T)
-        A[a] = q.T.reshape(-1, d, Dr)
-        A[a - 1] = np.tensordot(A[a - 1], r.T, axes=([2], [0]))
     out = []
     for a in range(n - 1):
         Dl, d, Dr = A[a].shape
