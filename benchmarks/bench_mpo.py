@@ -40,6 +40,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--exact", action="store_true", help="compare with the exact solver (N <= 12)")
     p.add_argument("--like", default="numpy", help="array backend: numpy, cupy, torch")
+    p.add_argument("--symmetry", default="auto", help="auto, U1 (block-sparse from chi = 32) or none (dense)")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -60,7 +61,7 @@ def main(argv=None):
         theta = args.theta if args.theta == "magic" else float(args.theta)
         system = DipoleSystem.chain(args.n, args.spacing, theta, W=args.W)
         label = f"chain N = {args.n}, spacing {args.spacing}, theta {args.theta}, W = {args.W}"
-    opts = dict(zq_tol=args.zq_tol, progress=args.progress, like=args.like)
+    opts = dict(zq_tol=args.zq_tol, progress=args.progress, like=args.like, symmetry=args.symmetry)
     if args.max_bond is not None:
         opts["max_bond"] = args.max_bond
     if args.ladder is not None:
@@ -82,8 +83,8 @@ def main(argv=None):
         ref = steady_state(system, method=ref_name)
         print(f"# {ref_name}: {time.perf_counter() - t1:.1f} s, ZQ = {ref.ZQ:.7f}", file=sys.stderr)
     d = ss.diagnostics
-    print(f"\n{label}; BLAS pools {pools}; backend {args.like}; commit {commit}; "
-          f"MPO bond {max(d['mpo_bond_dims'])}\n")
+    print(f"\n{label}; BLAS pools {pools}; backend {args.like}; symmetry {d.get('symmetry')}; "
+          f"commit {commit}; MPO bond {max(d['mpo_bond_dims'])}\n")
     print("| rung max_bond | s | steps | matvecs | Z_Q | drift | stop |")
     print("|---|---|---|---|---|---|---|")
     for r in d["ladder"]:

@@ -34,3 +34,33 @@ def random_g(rng, n, scale=1.0):
     g = (g + g.T) / 2
     np.fill_diagonal(g, 0.0)
     return g
+
+
+@pytest.fixture
+def killed_mpo_run(monkeypatch, tmp_path):
+    """``run(system, opts, kill_after)``: an MPO ladder killed right after its
+    ``kill_after``-th checkpoint; returns the checkpoint's path (to resume from)."""
+    import mpsync
+    from mpsync.solvers.mpo import checkpoint as ck
+    from mpsync.solvers.mpo import ladder
+
+    class Killed(Exception):
+        pass
+
+    def run(system, opts, kill_after):
+        path = tmp_path / "run.npz"
+        real = ck.save_checkpoint
+        count = {"n": 0}
+
+        def save_then_die(*a, **k):
+            real(*a, **k)
+            count["n"] += 1
+            if count["n"] == kill_after:
+                raise Killed
+
+        monkeypatch.setattr(ladder, "save_checkpoint", save_then_die)
+        with pytest.raises(Killed):
+            mpsync.steady_state(system, checkpoint=path, **opts)
+        monkeypatch.setattr(ladder, "save_checkpoint", real)
+        return path
+    return run

@@ -382,32 +382,13 @@ def test_evolve_rejects_bad_times():
 
 
 # ---------------------------------------------------------------------- checkpoint / resume
-def test_checkpoint_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
-    """A run killed right after its 3rd checkpoint (mid-ladder) resumes to the
+def test_checkpoint_resume_reproduces_uninterrupted_run(killed_mpo_run):
+    """A run killed right after its 5th checkpoint (mid-ladder) resumes to the
     uninterrupted answer bit for bit."""
-    from mpsync.solvers.mpo import checkpoint as ck
-    from mpsync.solvers.mpo import ladder
-
     system = _system(6, CASES[0])
     opts = dict(method="mpo", ladder=(8, 16), checkpoint_every=2)
     full = mpsync.steady_state(system, **opts)
-    path = tmp_path / "run.npz"
-    real = ck.save_checkpoint
-    count = {"n": 0}
-
-    class Killed(Exception):
-        pass
-
-    def save_then_die(*a, **k):
-        real(*a, **k)
-        count["n"] += 1
-        if count["n"] == 5:
-            raise Killed
-
-    monkeypatch.setattr(ladder, "save_checkpoint", save_then_die)
-    with pytest.raises(Killed):
-        mpsync.steady_state(system, checkpoint=path, **opts)
-    monkeypatch.setattr(ladder, "save_checkpoint", real)
+    path = killed_mpo_run(system, opts, kill_after=5)
     resumed = mpsync.steady_state(system, resume=path, **opts)
     assert resumed.diagnostics["steps"] == full.diagnostics["steps"]
     assert resumed.diagnostics["ladder"][0]["ZQ"] == full.diagnostics["ladder"][0]["ZQ"]

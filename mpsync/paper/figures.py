@@ -30,6 +30,7 @@ passed, detail), ...])``.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -476,6 +477,9 @@ def fig4(quick, out_dir, progress):
     # The full master equation as in the paper: the exact solver (balanced U(1) sector,
     # C(24, 12) = 2.7e6 unknowns at N = 12, GMRES; ~2 min per point on one core, so the
     # 176-point full grid takes hours: run it with workers or on a Dask cluster).
+    # Not the MPO: TDVP's cost grows with the exchange strength, and this grid reaches
+    # |g| = 1256 (spacing 0.02, theta = 0.35), where one chi = 8 rung did not finish in
+    # 13 min; at the magic angle (|g| <= 8) a point takes 21 s (docs/solvers.md#mpo).
     n, method, opts = (6, "exact", {}) if quick else (12, "exact", {})
     thetas = [t for t in np.round(np.linspace(0.35, np.pi / 2, 9 if quick else 11), 5)
               if abs(t - MAGIC_ANGLE) > 0.05]
@@ -740,7 +744,14 @@ def fig_length(quick, out_dir, progress):
     ns = [6, 8, 10] if quick else [10, 20, 30, 40, 50, 70, 100]
     spacing = 0.1
     rows = []
+    cache = Path(out_dir) / "cache" / ("length_quick" if quick else "length")
+    cache.mkdir(parents=True, exist_ok=True)
     for n in ns:
+        done = cache / f"N{n}.json"
+        if done.exists():
+            # a killed run resumes: every finished chain length is kept
+            rows.append(tuple(json.loads(done.read_text())))
+            continue
         f_eff = DipoleSystem.chain(n, spacing, MAGIC_ANGLE, 1.0).f_eff
         grid = np.geomspace(0.1, 2.5, 25) * f_eff
         zq_all = [float(steady_state(DipoleSystem.all_to_all(n, f_eff=f_eff, W=float(w)),
@@ -752,6 +763,7 @@ def fig_length(quick, out_dir, progress):
         d = ss.diagnostics
         rows.append((n, f_eff, w_opt, float(ss.ZQ), float(ss.errors.get("ZQ", np.nan)), zq_all[i],
                      float(d["converged"]), float(d["max_bond"]), float(d["seconds"])))
+        done.write_text(json.dumps(rows[-1]))
         if progress:
             print(f"  N = {n}: W_opt = {w_opt:.3g}, Z_Q chain = {ss.ZQ:.5f} +- "
                   f"{ss.errors.get('ZQ', float('nan')):.1e}, all-to-all {zq_all[i]:.5f} ({d['stop_reason']})")

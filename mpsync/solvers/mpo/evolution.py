@@ -8,6 +8,7 @@ import time
 from ...result import TimeSeries
 from ...states import check_times
 from .prepare import build_mpo, check_chain, check_fits, initial_mps, moments_of, positive
+from . import u1
 from .tdvp import TDVP, antihermitian_norm, expand_basis
 
 __all__ = ["evolve"]
@@ -17,7 +18,8 @@ METHOD = "mpo"
 
 def evolve(system, times, initial="down", *, max_bond: int = 64, cutoff: float = 1e-10,
            dt: float = 0.05, mpo_cutoff: float = 1e-10, progress: bool = False,
-           like: str = "numpy", krylov_tol: float = 1e-10, krylov_dim: int = 30):
+           like: str = "numpy", krylov_tol: float = 1e-10, krylov_dim: int = 30,
+           symmetry: str = "auto"):
     r"""Time evolution ``d|rho>>/dt = L|rho>>`` of a chain from a product state, by two-site TDVP.
 
     Parameters
@@ -40,13 +42,19 @@ def evolve(system, times, initial="down", *, max_bond: int = 64, cutoff: float =
         autoray array backend.
     krylov_tol, krylov_dim : float, int
         Accuracy and size of the Arnoldi exponentials.
+    symmetry : "auto", "U1" or "none"
+        ``"U1"``: once a bond reaches 32 (:data:`.u1.BLOCKS_FROM_CHI`), continue on
+        U(1) block-sparse tensors (:mod:`.u1`); only for an ``initial`` state without
+        coherences (the charge n_ket - n_bra is then 0 and stays 0). ``"auto"``:
+        ``"U1"`` on numpy, ``"none"`` (dense) on other backends.
 
     Returns
     -------
     TimeSeries
         Moments at each output time (unit trace); diagnostics ``seconds``,
         ``steps``, ``bond_dims`` (final), ``max_bond`` (largest seen),
-        ``truncation``, ``antihermitian`` (largest seen), ``mpo_bond_dims``.
+        ``truncation``, ``antihermitian`` (largest seen), ``mpo_bond_dims``,
+        ``symmetry`` (``"U1"`` when the run went on to blocks, else ``"none"``).
     """
     t_start = time.perf_counter()
     times = check_times(times)
@@ -56,12 +64,15 @@ def evolve(system, times, initial="down", *, max_bond: int = 64, cutoff: float =
     mpo_cutoff = positive("mpo_cutoff", mpo_cutoff, allow_zero=True)
     krylov_tol = positive("krylov_tol", krylov_tol)
     krylov_dim = positive("krylov_dim", krylov_dim, integer=True)
+    symmetry = u1.resolve_symmetry(symmetry, like)
     system.check_lindblad("method='mpo'")
     check_chain(system)
     n = system.n
     mpo, mpo_dims = build_mpo(system, mpo_cutoff, like)
     check_fits(n, max_bond, mpo_dims, krylov_dim)
     mps0 = initial_mps(initial, n, like)
+    # blocks once the bonds are large enough to gain (a coherent initial state stays dense)
+    to_blocks = symmetry == "U1" and max_bond >= u1.BLOCKS_FROM_CHI and u1.charge_zero(initial, n)
     eng = TDVP(mpo, mps0, max_bond=max_bond, cutoff=cutoff,
                krylov_tol=krylov_tol, krylov_dim=krylov_dim)
     snaps = []
@@ -89,8 +100,15 @@ def evolve(system, times, initial="down", *, max_bond: int = 64, cutoff: float =
                 t = t + h if nsub > 1 else float(target)
                 steps += 1
                 chi_max = max(chi_max, max(eng.bond_dims or [1]))
-            snaps.append(moments_of(eng.mps))
-            anti = max(anti, antihermitian_norm(eng.mps))
+                if to_blocks and chi_max >= u1.BLOCKS_FROM_CHI and type(eng) is TDVP:
+                    # right-canonical with its centre at site 0 after every step
+                    counts = (eng.matvecs, eng.truncation)
+                    eng = u1.BlockTDVP(mpo, eng.state(), max_bond=max_bond, cutoff=cutoff,
+                                       krylov_tol=krylov_tol, krylov_dim=krylov_dim, canonical=True)
+                    eng.matvecs, eng.truncation = counts
+            state = eng.state()
+            snaps.append(moments_of(state))
+            anti = max(anti, antihermitian_norm(state))
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix_str(f"t={t:.3g} chi={max(eng.bond_dims or [1])}")
@@ -107,5 +125,6 @@ def evolve(system, times, initial="down", *, max_bond: int = 64, cutoff: float =
         "mpo_bond_dims": mpo_dims,
         "matvecs": int(eng.matvecs),
         "backend": str(like),
+        "symmetry": "U1" if isinstance(eng, u1.BlockTDVP) else "none",
     }
     return TimeSeries.from_snapshots(system, times, snaps, METHOD, diagnostics=diagnostics)

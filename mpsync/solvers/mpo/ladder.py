@@ -46,6 +46,7 @@ from .prepare import (build_mpo, check_chain, check_fits, full_bond, initial_mps
                       positive, to_backend)
 from .relax import RelaxSettings, RunControl, relax, remaining_drift, zq_of
 from .state import to_quimb
+from . import u1
 from .tdvp import TDVP, antihermitian_norm, expand_basis, residual_norm, trace_normalized
 
 __all__ = ["steady_state", "DEFAULT_LADDER", "ladder_error"]
@@ -98,7 +99,7 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
                  warm_grow_steps: int = 1, t_max: float = 200.0, max_steps: int | None = None,
                  initial="down", checkpoint=None, checkpoint_every: int = 5, resume=None,
                  progress: bool = False, like: str = "numpy", krylov_tol: float = 1e-6,
-                 krylov_dim: int = 30, residual: str | bool = "auto"):
+                 krylov_dim: int = 30, residual: str | bool = "auto", symmetry: str = "auto"):
     r"""Steady state ``L rho = 0`` of a dipole chain as a vectorised MPS, with its error bar.
 
     Solves :math:`\mathcal{L}\rho = -i[H,\rho] + L_f[\rho] + L_W[\rho] = 0` with ``Tr rho = 1``
@@ -155,6 +156,12 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
         autoray backend of the tensors: "numpy", "cupy", "torch".
     krylov_tol, krylov_dim : float, int
         Accuracy and size of the Arnoldi exponentials of TDVP.
+    symmetry : "auto", "U1" or "none"
+        ``"U1"``: from chi = 32 on (:data:`.u1.BLOCKS_FROM_CHI`) every tensor is
+        block-sparse in the conserved charge ``n_ket - n_bra`` (:mod:`.u1`, on symmray),
+        which makes a rung at chi = 64 about 5x faster and keeps the charge exact.
+        ``"none"``: dense tensors. ``"auto"`` (default): ``"U1"`` with ``like="numpy"``,
+        ``"none"`` with another backend (cupy, torch).
     residual : "auto", True or False
         Compute the relative residual ``||L rho||_2 / ||rho||_2`` of the final state
         (cost O(N chi^2 D^3)); ``"auto"`` does when that is under a quarter of the run.
@@ -168,7 +175,7 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
         ``diagnostics``: ``converged``, ``stop_reason``, ``ladder`` (per rung:
         ``max_bond``, ``ZQ``, ``ZQ2``, ``drift``, ``seconds``, ``steps``, ``time``,
         ``stop_reason``, ``bond``, ``matvecs``, ``rejected_steps``: steps undone for going
-        unphysical), ``max_bond``, ``bond_dims``,
+        unphysical; ``charge_leak``: see :class:`.u1.BlockTDVP`), ``max_bond``, ``bond_dims``,
         ``mpo_bond_dims``, ``residual`` (or None), ``truncation``, ``antihermitian``,
         ``matvecs``, ``seconds``, ``history`` (last rung: t, dt, Z_Q^2, bond, phase,
         state change rate).
@@ -218,6 +225,7 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
     if residual not in ("auto", True, False):
         raise InvalidOptionError(f"method='mpo': option residual must be 'auto', True or False, "
                                  f"got {residual!r}")
+    symmetry = u1.resolve_symmetry(symmetry, like)
     rungs = _rungs(n, max_bond, ladder)
     if checkpoint is not None:
         check_checkpoint_path(checkpoint)
@@ -227,6 +235,7 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
                zq_tol=zq_tol, time_budget=time_budget, cutoff=cutoff, initial=initial,
                checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress,
                like=like, krylov_tol=krylov_tol, krylov_dim=krylov_dim, single=max_bond is not None,
+               symmetry=symmetry,
                answer_options={"max_bond": rungs[0] if max_bond is not None else None,
                                "ladder": None if max_bond is not None else rungs,
                                "zq_tol": zq_tol, "rung_tol": rung_tol,
@@ -235,7 +244,7 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
     retries = 0
     while True:
         eng, records, ctrl, stop, secs = _climb(resume=resume, **cfg)
-        mps = trace_normalized(eng.mps)
+        mps = trace_normalized(eng.state())
         moments = moments_of(mps)
         why = _unphysical(moments)
         if why is None:
@@ -252,12 +261,12 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
     return _result(system, eng, records, ctrl, stop, time.perf_counter() - t_start + secs,
                    mpo=mpo, mpo_dims=mpo_dims, zq_tol=zq_tol, single=max_bond is not None,
                    residual=residual, like=like, resume=resume, retries=retries,
-                   moments=moments, mps=mps)
+                   moments=moments, mps=mps, symmetry=symmetry)
 
 
 def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutoff, initial,
            checkpoint, checkpoint_every, progress, like, krylov_tol, krylov_dim, single,
-           answer_options, resume):
+           answer_options, resume, symmetry="none"):
     """Climb the ladder; returns (engine, rung records, last control, stop reason,
     seconds spent before a resume)."""
     t_start = time.perf_counter()
@@ -273,8 +282,11 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
         ctrl = RunControl.from_dict(saved["ctrl"]) if saved["ctrl"] is not None else None
         done = bool(saved.get("done", False))
         stop = saved.get("stop", stop)
-        eng = TDVP(mpo, [to_backend(A, like) for A in mps0], max_bond=rungs[k0], cutoff=cutoff,
-                   krylov_tol=krylov_tol, krylov_dim=krylov_dim, canonical=True)
+        # the engine the uninterrupted run had at this rung (see the cold start below)
+        sym = symmetry if k0 > 0 or u1.charge_zero(initial, n) else "none"
+        eng = _engine_class(sym, rungs[k0])(mpo, [to_backend(A, like) for A in mps0], max_bond=rungs[k0],
+                                            cutoff=cutoff, krylov_tol=krylov_tol, krylov_dim=krylov_dim,
+                                            canonical=True)
         eng.truncation, eng.matvecs = saved["truncation"], saved["matvecs"]
         before = float(saved.get("seconds", 0.0))
     else:
@@ -286,8 +298,11 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
             h0 = 1e-3 * min(settings.dt, 1e-2)
             mps0 = expand_basis(mpo, mps0, h0, rungs[0])
             ctrl.t = h0
-        eng = TDVP(mpo, mps0, max_bond=rungs[0], cutoff=cutoff, krylov_tol=krylov_tol,
-                   krylov_dim=krylov_dim)
+        # a first state with coherences (initial="x") has weight outside the charge-0
+        # sector: it stays dense until it has relaxed (the next rung converts it)
+        cold = symmetry if u1.charge_zero(initial, n) else "none"
+        eng = _engine_class(cold, rungs[0])(mpo, mps0, max_bond=rungs[0], cutoff=cutoff,
+                                            krylov_tol=krylov_tol, krylov_dim=krylov_dim)
         before = 0.0
 
     def seconds():
@@ -299,9 +314,9 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
         state = {"rung": k, "records": records, "ctrl": None if ctrl is None else ctrl.to_dict(),
                  "seconds": seconds(), "truncation": eng.truncation, "matvecs": eng.matvecs,
                  "done": finished, "stop": stop}
-        save_checkpoint(checkpoint, system, eng.mps, state, answer_options)
+        save_checkpoint(checkpoint, system, eng.state(), state, answer_options)
 
-    prev_mps = None          # the last finished rung's state (kept for the time budget)
+    prev = None          # the last finished rung's (engine, state), kept for the time budget
     for k in range(k0, len(rungs)):
         if done:
             break
@@ -320,6 +335,13 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
                 stop = "memory"
                 break
             eng.max_bond = chi
+            cls = _engine_class(symmetry, chi)
+            if type(eng) is not cls:
+                # from dense to blocks: the state is right-canonical, centre at site 0
+                counts = (eng.matvecs, eng.truncation)
+                eng = cls(mpo, eng.state(), max_bond=chi, cutoff=cutoff, krylov_tol=krylov_tol,
+                          krylov_dim=krylov_dim, canonical=True)
+                eng.matvecs, eng.truncation = counts
             ctrl = RunControl(warm=True, dt=min(settings.warm_dt, settings.dt_max))
         target = min(chi, full_bond(n))
         rung_start = seconds()
@@ -348,19 +370,28 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
             if bar is not None:
                 bar.close()
         if reason == "time_budget":
-            # abandon this rung: the result is the previous (finished) one
-            if prev_mps is not None:
+            # abandon this rung: the result is the previous (finished) one, held by the
+            # previous engine (a dense one when this rung was the first on blocks)
+            if prev is not None:
+                prev_eng, prev_mps = prev
+                prev_eng.matvecs, prev_eng.truncation = eng.matvecs, eng.truncation
+                eng = prev_eng
                 eng.mps = prev_mps
             stop = "time_budget"
             break
-        zq2, zq = zq_of(eng.mps, n)
-        sz = np.real(np.asarray(moments_of(eng.mps).sz))
+        dense = eng.state()
+        zq2, zq = zq_of(dense, n)
+        sz = np.real(np.asarray(moments_of(dense).sz))
         records.append({"max_bond": chi, "bond": int(max(eng.bond_dims or [1])), "ZQ": zq,
                         "ZQ2": zq2, "sz": sz.tolist(), "drift": remaining_drift(ctrl.zq),
                         "seconds": seconds() - rung_start, "steps": ctrl.step, "time": ctrl.t,
                         "stop_reason": reason, "matvecs": eng.matvecs - mv0,
-                        "rejected_steps": ctrl.rejected})
-        prev_mps = list(eng.mps)
+                        "rejected_steps": ctrl.rejected,
+                        # how far the dense state's bond charges were from integers when
+                        # this rung went on to blocks (0: exactly symmetric, or no switch)
+                        "charge_leak": float(getattr(eng, "charge_leak", 0.0))})
+        eng.charge_leak = 0.0
+        prev = (eng, list(eng.mps))
         if chi >= full_bond(n):
             stop = "exact_bond"
         elif len(records) >= max(2, min(3, len(rungs))) and reason == "converged" and \
@@ -379,8 +410,12 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
     return eng, records, ctrl, stop, before
 
 
+def _engine_class(symmetry, chi):
+    return u1.BlockTDVP if symmetry == "U1" and chi >= u1.BLOCKS_FROM_CHI else TDVP
+
+
 def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol, single, residual,
-            like, resume, retries, moments, mps):
+            like, resume, retries, moments, mps, symmetry="none"):
     """Assemble the SteadyState (errors from the ladder, diagnostics, warning)."""
     n = system.n
     if not records:
@@ -402,7 +437,7 @@ def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol,
     converged = rung_ok and stop in ("converged", "exact_bond", "single_rung")
     res = None
     if residual is True or (residual == "auto" and _residual_is_cheap(eng, mpo_dims, n)):
-        res = float(residual_norm(mpo, eng.mps))
+        res = float(residual_norm(mpo, mps))
     bonds = list(eng.bond_dims)
     diagnostics = {
         "seconds": seconds,
@@ -415,12 +450,13 @@ def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol,
         "mpo_bond_dims": mpo_dims,
         "residual": res,
         "truncation": float(eng.truncation),
-        "antihermitian": float(antihermitian_norm(eng.mps)),
+        "antihermitian": float(antihermitian_norm(mps)),
         "matvecs": int(eng.matvecs),
         "steps": int(sum(r["steps"] for r in records)),
         "time": float(last["time"]),
         "history": [] if ctrl is None else ctrl.history,
         "backend": str(like),
+        "symmetry": symmetry,
         "dt_max_retries": retries,
     }
     if resume is not None:

@@ -161,12 +161,14 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
         cap = min(float(s.dt_max), ctrl.dt_cap or math.inf)
         h = min(ctrl.dt, cap, s.t_max - ctrl.t)
         before = list(engine.mps)          # tensors are never modified in place
+        before_dense = engine.state()
         if ctrl.phase == "grow":
             engine.step(h)
         else:
             engine.step1(h)
-        zq2, zq, mean_sz = zq_of(engine.mps, n, with_sz=True)
-        change = (distance(trace_normalized(engine.mps), trace_normalized(before)) / h
+        after = engine.state()
+        zq2, zq, mean_sz = zq_of(after, n, with_sz=True)
+        change = (distance(trace_normalized(after), trace_normalized(before_dense)) / h
                   if math.isfinite(zq2) else math.inf)
         unstable = not math.isfinite(change) or not _physical(zq2, mean_sz) or (
             ctrl.change_prev is not None and change > 10 * ctrl.change_prev

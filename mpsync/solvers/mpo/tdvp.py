@@ -361,7 +361,7 @@ class TDVP:
         A = [do("astype", x, "complex128") if "complex" not in str(x.dtype) else x for x in mps]
         if not canonical:
             A = right_canonicalize(A)
-            A[0] = A[0] / _fnorm(A[0])
+            A[0] = A[0] / self._norm(A[0])
         self.mps = A
         self._build_right_envs()
 
@@ -370,10 +370,25 @@ class TDVP:
         A, M, n = self.mps, self.mpo, self.n
         self.RE = [None] * n
         self.LE = [None] * n
-        self.RE[n - 1] = _ones_env(A[0])
-        self.LE[0] = _ones_env(A[0])
+        self.RE[n - 1] = self._ones("right")
+        self.LE[0] = self._ones("left")
         for a in range(n - 1, 0, -1):
             self.RE[a - 1] = _update_right(self.RE[a], A[a], M[a])
+
+    def state(self) -> list:
+        """The MPS as dense ``(Dl, 4, Dr)`` arrays of the engine's backend (centre at site 0)."""
+        return list(self.mps)
+
+    @staticmethod
+    def _norm(x) -> float:
+        return _fnorm(x)
+
+    def _ones(self, side):
+        """The trivial environment beyond the ``"left"`` or ``"right"`` edge."""
+        return _ones_env(self.mps[0])
+
+    def _split(self, theta, absorb):
+        return _split(theta, self.max_bond, self.cutoff, absorb)
 
     def _exp(self, apply, x, t):
         def mv(y):
@@ -397,31 +412,31 @@ class TDVP:
         disc = 0.0
         if n == 1:
             A[0] = self._exp(lambda C: _apply1(LE[0], M[0], RE[0], C), A[0], dt)
-            A[0] = A[0] / _fnorm(A[0])
+            A[0] = A[0] / self._norm(A[0])
             return 0.0
         # left to right: centre moves from 0 to n-1
         for i in range(n - 1):
             theta = do("tensordot", A[i], A[i + 1], axes=([2], [0]))
             theta = self._exp(_op2(LE[i], M[i], M[i + 1], RE[i + 1]), theta, h)
-            A[i], C, d = _split(theta, self.max_bond, self.cutoff, absorb="right")
+            A[i], C, d = self._split(theta, absorb="right")
             disc += d
-            C = C / _fnorm(C)
+            C = C / self._norm(C)
             LE[i + 1] = _update_left(LE[i], A[i], M[i])
             if i + 1 < n - 1:
                 C = self._exp(_op1(LE[i + 1], M[i + 1], RE[i + 1]), C, -h)
-                C = C / _fnorm(C)
+                C = C / self._norm(C)
             A[i + 1] = C
         # right to left: centre moves from n-1 to 0
         for i in range(n - 2, -1, -1):
             theta = do("tensordot", A[i], A[i + 1], axes=([2], [0]))
             theta = self._exp(_op2(LE[i], M[i], M[i + 1], RE[i + 1]), theta, h)
-            C, A[i + 1], d = _split(theta, self.max_bond, self.cutoff, absorb="left")
+            C, A[i + 1], d = self._split(theta, absorb="left")
             disc += d
-            C = C / _fnorm(C)
+            C = C / self._norm(C)
             RE[i] = _update_right(RE[i + 1], A[i + 1], M[i + 1])
             if i > 0:
                 C = self._exp(_op1(LE[i], M[i], RE[i]), C, -h)
-                C = C / _fnorm(C)
+                C = C / self._norm(C)
             A[i] = C
         self.truncation += disc
         return disc
@@ -444,7 +459,7 @@ class TDVP:
         for i in range(n):
             C = self._exp(_op1(LE[i], M[i], RE[i]), A[i], h)
             if i == n - 1:
-                A[i] = C / _fnorm(C)
+                A[i] = C / self._norm(C)
                 break
             Dl, d, Dr = C.shape
             Q, R = do("linalg.qr", do("reshape", C, (Dl * d, Dr)))
@@ -452,11 +467,11 @@ class TDVP:
             LE[i + 1] = _update_left(LE[i], A[i], M[i])
             op0 = lambda x, j=i: _apply0(LE[j + 1], RE[j], x)  # noqa: E731
             R = self._exp(op0, R, -h)
-            A[i + 1] = do("tensordot", R / _fnorm(R), A[i + 1], axes=([1], [0]))
+            A[i + 1] = do("tensordot", R / self._norm(R), A[i + 1], axes=([1], [0]))
         for i in range(n - 1, -1, -1):
             C = self._exp(_op1(LE[i], M[i], RE[i]), A[i], h)
             if i == 0:
-                A[i] = C / _fnorm(C)
+                A[i] = C / self._norm(C)
                 break
             Dl, d, Dr = C.shape
             Q, R = do("linalg.qr", do("transpose", do("reshape", C, (Dl, d * Dr))))
@@ -465,7 +480,7 @@ class TDVP:
             R = do("transpose", R)                                  # (Dl, k)
             op0 = lambda x, j=i: _apply0(LE[j], RE[j - 1], x)  # noqa: E731
             R = self._exp(op0, R, -h)
-            A[i - 1] = do("tensordot", A[i - 1], R / _fnorm(R), axes=([2], [0]))
+            A[i - 1] = do("tensordot", A[i - 1], R / self._norm(R), axes=([2], [0]))
 
 
 # ---------------------------------------------------------------------- basis expansion
