@@ -525,3 +525,18 @@ def test_all_to_all_default_ladder_matches_permutational(n):
     ss = mpsync.steady_state(system, method="mpo")
     assert ss.diagnostics["converged"], ss.diagnostics["stop_reason"]
     assert abs(ss.ZQ - ref.ZQ) <= ss.errors["ZQ"] < 1e-3
+
+
+def test_auto_residual_is_skipped_when_it_would_dominate_the_run():
+    """A 5-minute N = 70, chi = 128 run must not be followed by a 20-minute residual
+    (the old flop rule allowed it); a small run still gets its residual."""
+    from types import SimpleNamespace
+
+    from mpsync.solvers.mpo.ladder import _residual_is_cheap
+
+    big = SimpleNamespace(bond_dims=[128] * 69)
+    assert not _residual_is_cheap(big, [46] * 71, 70, seconds=300.0)
+    small = SimpleNamespace(bond_dims=[16] * 5)
+    assert _residual_is_cheap(small, [12] * 7, 6, seconds=1.0)
+    ss = mpsync.steady_state(_system(6, CASES[0]), method="mpo", max_bond=16)
+    assert ss.diagnostics["residual"] is not None

@@ -38,7 +38,8 @@ from autoray import do, to_numpy
 from .tdvp import TDVP, expm_krylov, right_canonicalize
 
 __all__ = ["available", "BlockTDVP", "mps_to_blocks", "mpo_to_blocks", "mps_to_dense",
-           "Q_SITE", "Q_OP", "charge_gauge", "right_canonical_svd", "expm_blocks", "resolve_symmetry", "charge_zero", "BLOCKS_FROM_CHI"]
+           "Q_SITE", "Q_OP", "charge_gauge", "right_canonical_svd", "expm_blocks", "resolve_symmetry",
+           "charge_zero", "BLOCKS_FROM_CHI"]
 
 #: charge ``n_ket - n_bra`` of the local basis vector ``s = 2 i + j`` (|i><j|)
 Q_SITE = np.array([0, -1, 1, 0])
