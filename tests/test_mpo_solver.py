@@ -540,3 +540,16 @@ def test_auto_residual_is_skipped_when_it_would_dominate_the_run():
     assert _residual_is_cheap(small, [12] * 7, 6, seconds=1.0)
     ss = mpsync.steady_state(_system(6, CASES[0]), method="mpo", max_bond=16)
     assert ss.diagnostics["residual"] is not None
+
+
+def test_forced_residual_that_does_not_fit_is_skipped_not_fatal(monkeypatch):
+    from mpsync.errors import TooLargeError
+    from mpsync.solvers.mpo import ladder
+
+    def no_room(nbytes, what, *a, **k):
+        raise TooLargeError(f"{what} needs ~{nbytes:.0f} B but only 1 B is available")
+
+    monkeypatch.setattr(ladder, "check_memory", no_room)   # only the residual's check
+    ss = mpsync.steady_state(_system(4, CASES[0]), method="mpo", max_bond=16, residual=True)
+    assert ss.diagnostics["residual"] is None
+    assert "residual skipped" in ss.diagnostics["residual_note"]

@@ -39,7 +39,7 @@ import warnings
 import numpy as np
 from autoray import to_numpy
 
-from ...errors import ConvergenceError, ConvergenceWarning, InvalidOptionError, TooLargeError
+from ...errors import ConvergenceError, ConvergenceWarning, InvalidOptionError, TooLargeError, check_memory
 from ...result import SteadyState
 from .checkpoint import check_checkpoint_path, load_checkpoint, save_checkpoint
 from .prepare import (build_mpo, check_chain, check_fits, full_bond, initial_mps, moments_of,
@@ -437,10 +437,18 @@ def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol,
     rung_ok = last["stop_reason"] == "converged"
     converged = rung_ok and stop in ("converged", "exact_bond", "single_rung")
     res = None
+    residual_note = None
     if residual is True or (residual == "auto" and _residual_is_cheap(eng, mpo_dims, n, seconds)):
-        t0 = time.perf_counter()
-        res = float(residual_norm(mpo, mps))
-        seconds += time.perf_counter() - t0
+        chi, D = max(eng.bond_dims or [1]), max(mpo_dims or [1])
+        try:
+            # its largest temporary is (chi, D, D, 4, chi) complex: 2.2 GB at chi = 128, D = 46
+            check_memory(3 * 16.0 * chi * chi * D * D * 4, "the residual ||L rho||")
+        except TooLargeError as exc:
+            residual_note = f"residual skipped: {exc}"   # a diagnostic never costs a finished run
+        else:
+            t0 = time.perf_counter()
+            res = float(residual_norm(mpo, mps))
+            seconds += time.perf_counter() - t0
     bonds = list(eng.bond_dims)
     diagnostics = {
         "seconds": seconds,
@@ -464,6 +472,8 @@ def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol,
     }
     if resume is not None:
         diagnostics["resumed_from"] = str(resume)
+    if residual_note is not None:
+        diagnostics["residual_note"] = residual_note
     if not converged:
         if not rung_ok:
             detail = (f"the rung at max_bond={last['max_bond']} stopped at {last['stop_reason']} "
