@@ -101,11 +101,7 @@ def evolve(system, times, initial="down", *, max_bond: int = 64, cutoff: float =
                 steps += 1
                 chi_max = max(chi_max, max(eng.bond_dims or [1]))
                 if to_blocks and chi_max >= u1.BLOCKS_FROM_CHI and type(eng) is TDVP:
-                    # right-canonical with its centre at site 0 after every step
-                    counts = (eng.matvecs, eng.truncation)
-                    eng = u1.BlockTDVP(mpo, eng.state(), max_bond=max_bond, cutoff=cutoff,
-                                       krylov_tol=krylov_tol, krylov_dim=krylov_dim, canonical=True)
-                    eng.matvecs, eng.truncation = counts
+                    eng = u1.BlockTDVP.from_engine(eng)
             state = eng.state()
             snaps.append(moments_of(state))
             anti = max(anti, antihermitian_norm(state))

@@ -336,13 +336,8 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
                 stop = "memory"
                 break
             eng.max_bond = chi
-            cls = _engine_class(symmetry, chi)
-            if type(eng) is not cls:
-                # from dense to blocks: the state is right-canonical, centre at site 0
-                counts = (eng.matvecs, eng.truncation)
-                eng = cls(mpo, eng.state(), max_bond=chi, cutoff=cutoff, krylov_tol=krylov_tol,
-                          krylov_dim=krylov_dim, canonical=True)
-                eng.matvecs, eng.truncation = counts
+            if type(eng) is not _engine_class(symmetry, chi):
+                eng = u1.BlockTDVP.from_engine(eng)     # rungs increase: only dense -> blocks
             ctrl = RunControl(warm=True, dt=min(settings.warm_dt, settings.dt_max))
         target = min(chi, full_bond(n))
         rung_start = seconds()

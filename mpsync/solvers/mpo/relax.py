@@ -153,6 +153,7 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
         ``"converged"``, ``"t_max"`` or ``"max_steps"``.
     """
     s = settings
+    current = engine.state()               # dense copy of engine.mps, for the measurements
     while True:
         if ctrl.t >= s.t_max - 1e-12:
             return "t_max"
@@ -161,14 +162,13 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
         cap = min(float(s.dt_max), ctrl.dt_cap or math.inf)
         h = min(ctrl.dt, cap, s.t_max - ctrl.t)
         before = list(engine.mps)          # tensors are never modified in place
-        before_dense = engine.state()
         if ctrl.phase == "grow":
             engine.step(h)
         else:
             engine.step1(h)
         after = engine.state()
         zq2, zq, mean_sz = zq_of(after, n, with_sz=True)
-        change = (distance(trace_normalized(after), trace_normalized(before_dense)) / h
+        change = (distance(trace_normalized(after), trace_normalized(current)) / h
                   if math.isfinite(zq2) else math.inf)
         unstable = not math.isfinite(change) or not _physical(zq2, mean_sz) or (
             ctrl.change_prev is not None and change > 10 * ctrl.change_prev
@@ -185,6 +185,7 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
                     "larger step made the state unphysical); try a larger max_bond or another "
                     "method: 'exact' (N <= 12), 'permutational' (all-to-all), 'cumulant'")
             continue
+        current = after
         ctrl.t += h
         ctrl.step += 1
         ctrl.change_prev = change     # finite: a non-finite change is rejected above

@@ -288,6 +288,15 @@ class BlockTDVP(TDVP):
         super().__init__(mpo_to_blocks(mpo), blocks, max_bond=max_bond, cutoff=cutoff,
                          krylov_tol=krylov_tol, krylov_dim=krylov_dim, canonical=True)
 
+    @classmethod
+    def from_engine(cls, engine: TDVP) -> "BlockTDVP":
+        """The same run continued on blocks: a dense engine's state (right-canonical, centre
+        at site 0, as every step leaves it), MPO, settings and counters."""
+        blocks = cls(engine.mpo, engine.state(), max_bond=engine.max_bond, cutoff=engine.cutoff,
+                     krylov_tol=engine.krylov_tol, krylov_dim=engine.krylov_dim, canonical=True)
+        blocks.matvecs, blocks.truncation = engine.matvecs, engine.truncation
+        return blocks
+
     def state(self) -> list:
         return mps_to_dense(self.mps)
 
