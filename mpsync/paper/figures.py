@@ -277,12 +277,19 @@ def fig2c(quick, out_dir, progress):
     ax.set_ylabel(r"$\bar F_Q(\rho_c)$")
     ax.set_title(f"Fig. 2(c) N = {s.n}, f_eff = W = {s.W:g}", fontsize=9)
     ax.legend(fontsize=6)
-    cols, header = [times], ["t"]
-    for u, _ in UNRAVELLINGS_2CD:
-        cols += [res[u]["mean"], res[u]["error"]]
-        header += [f"mean_{u}", f"error_{u}"]
+    header, cols = _unravelling_columns(["t"], [times], res, ("mean", "error"))
     paths = [_save_csv(out_dir, "2c", header, cols), _save_fig(fig, out_dir, "2c")]
     return paths, checks
+
+
+def _unravelling_columns(header, cols, res, fields):
+    """CSV columns of Figs. 2(c, d): the given ones, then ``{field}_{unravelling}`` for each
+    unravelling of :data:`UNRAVELLINGS_2CD` and each field of its result."""
+    header, cols = list(header), list(cols)
+    for u, _ in UNRAVELLINGS_2CD:
+        header += [f"{f}_{u}" for f in fields]
+        cols += [res[u][f] for f in fields]
+    return header, cols
 
 
 def fig2d(quick, out_dir, progress):
@@ -335,10 +342,8 @@ def fig2d(quick, out_dir, progress):
     ax.set_ylabel(r"$\bar F_Q$")
     ax.set_title(f"Fig. 2(d) N = {s.n}, f_eff = {s.f_eff:g}", fontsize=9)
     ax.legend(fontsize=6)
-    cols, header = [W, unc], ["W", "unconditional"]
-    for u, _ in UNRAVELLINGS_2CD:
-        cols += [res[u]["conditional"], res[u]["conditional_error"]]
-        header += [f"conditional_{u}", f"conditional_error_{u}"]
+    header, cols = _unravelling_columns(["W", "unconditional"], [W, unc], res,
+                                        ("conditional", "conditional_error"))
     paths = [_save_csv(out_dir, "2d", header, cols), _save_fig(fig, out_dir, "2d")]
     return paths, checks
 

@@ -307,24 +307,22 @@ class SectorOperator:
             self._solve_block(k, Y, Xs[k])
         return out
 
-    def apply_jumps(self, vec):
-        """J vec (decay, pump and cross channels)."""
-        out = np.zeros_like(vec)
+    def _add_neighbours(self, ops, step, vec, out):
+        """out_k += ops[k] vec_{k + step} for every excitation block k that has an operator."""
         xs, ys = self.basis.blocks(vec), self.basis.blocks(out)
         for k, Y in enumerate(ys):
-            if self.lower[k] is not None:
-                Y += (self.lower[k] @ xs[k + 1].ravel()).reshape(Y.shape)
-            if self.raise_[k] is not None:
-                Y += (self.raise_[k] @ xs[k - 1].ravel()).reshape(Y.shape)
+            if ops[k] is not None:
+                Y += (ops[k] @ xs[k + step].ravel()).reshape(Y.shape)
         return out
 
+    def apply_jumps(self, vec):
+        """J vec (decay, pump and cross channels)."""
+        out = self._add_neighbours(self.lower, 1, vec, np.zeros_like(vec))
+        return self._add_neighbours(self.raise_, -1, vec, out)
+
     def apply_raise(self, vec):
-        out = np.zeros_like(vec)
-        xs, ys = self.basis.blocks(vec), self.basis.blocks(out)
-        for k, Y in enumerate(ys):
-            if self.raise_[k] is not None:
-                Y += (self.raise_[k] @ xs[k - 1].ravel()).reshape(Y.shape)
-        return out
+        """The raising part of J applied to vec (from block k - 1 into block k)."""
+        return self._add_neighbours(self.raise_, -1, vec, np.zeros_like(vec))
 
     def apply(self, vec):
         """L vec."""
