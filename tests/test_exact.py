@@ -164,12 +164,16 @@ def test_steady_state_is_a_density_matrix():
     np.testing.assert_allclose(m.sm, 0, atol=1e-14)
 
 
-@pytest.mark.parametrize("preconditioner", ["gauss-seidel", "jacobi"])
-def test_iterative_equals_direct_dipolar_chain(preconditioner):
-    s = DipoleSystem.chain(6, 0.15, 0.3, W=1.5, delta=np.linspace(-0.5, 0.5, 6))
+@pytest.mark.parametrize("preconditioner", ["gauss-seidel-down", "gauss-seidel-up", "jacobi"])
+@pytest.mark.parametrize("W", [1.5, 6.0])
+def test_iterative_equals_direct_dipolar_chain(preconditioner, W):
+    s = DipoleSystem.chain(6, 0.15, 0.3, W=W, delta=np.linspace(-0.5, 0.5, 6))
     a = exact.steady_state(s, solver="direct")
     b = exact.steady_state(s, solver="iterative", preconditioner=preconditioner)
     assert b.diagnostics["preconditioner"] == preconditioner
+    # the default picks the sweep that keeps the stronger coupling
+    auto = exact.steady_state(s, solver="iterative", preconditioner="gauss-seidel")
+    assert auto.diagnostics["preconditioner"] == ("gauss-seidel-up" if W > 2 else "gauss-seidel-down")
     np.testing.assert_allclose(a.correlations, b.correlations, atol=1e-10)
     np.testing.assert_allclose(a.zz, b.zz, atol=1e-10)
 
@@ -178,7 +182,7 @@ def test_schur_path_equals_eig_path(rng, monkeypatch):
     s = random_system(rng, 5)
     a = exact.steady_state(s, solver="iterative")
     monkeypatch.setattr(exact, "EIG_COND_MAX", 0.0)
-    b = exact.steady_state(s, solver="iterative")
+    b = exact.steady_state(s, solver="iterative", reuse=False)  # a new decomposition
     assert b.diagnostics["schur_blocks"] == 4  # k = 1..4; the 1 x 1 blocks k = 0, 5 are normal
     np.testing.assert_allclose(a.correlations, b.correlations, atol=1e-10)
 
@@ -381,3 +385,126 @@ def test_unconverged_gmres_warns_and_retries():
     assert ss.diagnostics["retried"] and "warning" in ss.diagnostics
     assert ss.diagnostics["converged"] is False
     assert ss.diagnostics["residual"] > 1e-14
+
+
+# ---------------------------------------------------------------------- mirror reduction, pump reuse
+def _mirror_chain(n, W=1.7):
+    """A dipolar chain off the magic angle with mirror-symmetric detunings (strong g)."""
+    d = np.linspace(-0.4, 0.4, n) ** 2
+    return DipoleSystem.chain(n, 0.07, 0.4, W=W, delta=d)
+
+
+def test_mirror_symmetry_detection():
+    from mpsync.solvers.exact.mirror import is_mirror_symmetric
+
+    assert is_mirror_symmetric(_mirror_chain(6))
+    assert not is_mirror_symmetric(DipoleSystem.chain(6, 0.07, 0.4, W=1.0, delta=np.linspace(-1, 1, 6)))
+    rng = np.random.default_rng(3)
+    assert not is_mirror_symmetric(DipoleSystem(random_psd_f(rng, 5), random_g(rng, 5), None, 1.0))
+
+
+@pytest.mark.parametrize("n", [5, 6, 7])
+def test_parity_block_round_trips(n, rng):
+    """U = [U_e | U_o] is orthogonal, and the half layout equals the rows of the full matrix."""
+    from mpsync.solvers.exact.mirror import ParityBlock, bit_reverse
+    from mpsync.solvers.exact.sector_basis import SectorBasis
+
+    basis = SectorBasis(n)
+    for k in range(n + 1):
+        p = ParityBlock(basis.configs[k], basis.rank, n)
+        U = np.hstack([p.Ue.toarray(), p.Uo.toarray()])
+        np.testing.assert_allclose(U.T @ U, np.eye(p.m), atol=1e-14)
+        assert p.me + p.mo == p.m and p.size == p.me ** 2 + p.mo ** 2
+        # a mirror-invariant X: X = P X P with P the permutation of mirror images
+        X = rng.normal(size=(p.m, p.m)) + 1j * rng.normal(size=(p.m, p.m))
+        perm = basis.rank[bit_reverse(basis.configs[k], n)]
+        X = X + X[np.ix_(perm, perm)]
+        v = p.from_full(X)
+        np.testing.assert_allclose(p.to_full(v), X, atol=1e-12)
+        np.testing.assert_allclose(p.to_rep_rows(v), X[p.reps], atol=1e-12)
+        np.testing.assert_allclose(p.from_rep_rows(X[p.reps]), v, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [6, 7])
+def test_mirror_reduction_equals_whole_sector(n):
+    """The steady state solved among mirror-invariant states is the whole sector's one."""
+    s = _mirror_chain(n)
+    a = exact.steady_state(s, solver="iterative", symmetry="none", reuse=False)
+    b = exact.steady_state(s, solver="iterative", symmetry="auto", reuse=False)
+    assert b.diagnostics["mirror"] and not a.diagnostics["mirror"]
+    assert b.diagnostics["mirror_leak"] < 1e-14
+    assert b.diagnostics["nnz_jumps"] < 0.6 * a.diagnostics["nnz_jumps"]
+    np.testing.assert_allclose(b.extras["sector_vector"], a.extras["sector_vector"], atol=1e-12)
+    assert b.diagnostics["residual"] < 1e-10
+    if n == 6:  # and both are QuTiP's steady state
+        H, c_ops = qutip_model(s)
+        rho = qutip.steadystate(H, c_ops).full()
+        np.testing.assert_allclose(exact.density_matrix(b), rho, atol=1e-8)
+
+
+def test_mirror_operator_equals_whole_sector_operator(rng):
+    """Reduce -> apply -> expand equals the whole-sector L on a mirror-invariant vector."""
+    s = _mirror_chain(5)
+    full = exact.SectorOperator(s)
+    red = exact.SectorOperator(s, mirror=True)
+    v = red.expand(rng.normal(size=red.size) + 1j * rng.normal(size=red.size))
+    np.testing.assert_allclose(red.expand(red.apply(red.reduce(v))), full.apply(v), atol=1e-12)
+    np.testing.assert_allclose(red.expand(red.solve_M(red.reduce(v))), full.solve_M(v), atol=1e-10)
+    assert abs(red.trace(red.reduce(v)) - full.trace(v)) < 1e-12
+
+
+def test_symmetry_option_is_checked():
+    from mpsync.errors import InvalidOptionError
+
+    detuned = DipoleSystem.chain(6, 0.1, "magic", W=1.0, delta=np.linspace(-1, 1, 6))
+    with pytest.raises(InvalidOptionError, match="mirror"):
+        exact.steady_state(detuned, symmetry="mirror")
+    with pytest.raises(InvalidOptionError, match="symmetry"):
+        exact.steady_state(detuned, symmetry="U1")
+    assert not exact.steady_state(detuned, solver="iterative").diagnostics["mirror"]
+    assert exact.estimate_memory(12, mirror=True) < 0.8 * exact.estimate_memory(12)
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_with_pump_equals_a_new_operator(rng, mirror):
+    """Moving an operator to another W (shifted eigenvalues, scaled pump) equals building it anew."""
+    s = _mirror_chain(5, W=0.8)
+    moved = exact.SectorOperator(s, mirror=mirror).with_pump(3.1)
+    new = exact.SectorOperator(s.replace(W=3.1), mirror=mirror)
+    v = rng.normal(size=new.size) + 1j * rng.normal(size=new.size)
+    for f in ("apply", "apply_D", "solve_D", "solve_M", "apply_raise"):
+        np.testing.assert_allclose(getattr(moved, f)(v), getattr(new, f)(v), atol=1e-10, err_msg=f)
+
+
+def test_pump_scan_reuses_the_operator_and_warm_starts():
+    s = _mirror_chain(7)
+    exact.clear_operator_cache()
+    first = exact.steady_state(s, solver="iterative")
+    second = exact.steady_state(s.replace(W=1.8), solver="iterative", x0=first)
+    # the kept operator moved to another W, where the other sweep direction is used
+    third = exact.steady_state(s.replace(W=2.9), solver="iterative", x0=second)
+    assert not first.diagnostics["reused_operator"]
+    assert second.diagnostics["reused_operator"] and third.diagnostics["reused_operator"]
+    assert third.diagnostics["preconditioner"] == "gauss-seidel-up"
+    # reuse=False builds anew (and releases the kept operator)
+    fresh = exact.steady_state(s.replace(W=1.8), solver="iterative", reuse=False)
+    ref = exact.steady_state(s.replace(W=2.9), solver="iterative", reuse=False)
+    assert not fresh.diagnostics["reused_operator"] and not ref.diagnostics["reused_operator"]
+    np.testing.assert_allclose(second.correlations, fresh.correlations, atol=1e-11)
+    np.testing.assert_allclose(third.correlations, ref.correlations, atol=1e-11)
+    # a close neighbour is a good start
+    assert second.diagnostics["iterations"] < fresh.diagnostics["iterations"]
+    # another system is not reused
+    other = exact.steady_state(_mirror_chain(7).replace(W=2.9, g=np.zeros((7, 7))), solver="iterative")
+    assert not other.diagnostics["reused_operator"]
+    exact.clear_operator_cache()
+
+
+def test_x0_is_checked():
+    from mpsync.errors import InvalidOptionError
+
+    s5 = exact.steady_state(_mirror_chain(5))
+    with pytest.raises(InvalidOptionError, match="N = 5"):
+        exact.steady_state(_mirror_chain(6), x0=s5)
+    with pytest.raises(InvalidOptionError, match="length"):
+        exact.steady_state(_mirror_chain(6), x0=np.ones(7))

@@ -110,7 +110,7 @@ def nnz_estimate_full(n: int) -> int:
 
 
 def assemble(system, ket, bra, index, parts=("local", "ket", "bra", "cross"), local_jumps=True,
-             shape=None, dtype=complex, diagonal=True):
+             shape=None, dtype=complex, diagonal=True, columns=None):
     """Sparse generator on the basis operators ``|ket[c]><bra[c]|`` (column c).
 
     Parameters
@@ -119,7 +119,8 @@ def assemble(system, ket, bra, index, parts=("local", "ket", "bra", "cross"), lo
     ket, bra : (D,) int arrays
         Configurations of the basis operator of each column.
     index : callable
-        ``index(ket', bra') -> row`` for the image basis operators.
+        ``index(ket', bra') -> row`` for the image basis operators; a negative
+        row drops the entry (rows not needed, e.g. fixed by a symmetry).
     parts : tuple of str
         Which terms to include: ``"local"`` (:func:`mpsync.channels.local_generator`
         per site), ``"ket"``, ``"bra"``, ``"cross"`` (the pair channels of
@@ -132,6 +133,9 @@ def assemble(system, ket, bra, index, parts=("local", "ket", "bra", "cross"), lo
         Include the diagonal (the local terms that keep ket and bra); ``False``
         when ``index`` maps into another space than the columns (one block of
         the sector to another).
+    columns : (D,) int array, optional
+        Column of each basis operator (default: its position); equal columns
+        add up (inputs identified by a symmetry).
 
     Returns
     -------
@@ -139,17 +143,24 @@ def assemble(system, ket, bra, index, parts=("local", "ket", "bra", "cross"), lo
     """
     n = system.n
     dim = len(ket)
-    cols_all = np.arange(dim, dtype=np.int64)
+    cols_all = np.arange(dim, dtype=np.int64) if columns is None else np.asarray(columns, dtype=np.int64)
     rows, cols, vals = [], [], []
     diag = np.zeros(dim, dtype=dtype)
+    itype = np.int32 if dim < 2 ** 31 else np.int64
+
+    def append(r, c, v):
+        keep = r >= 0
+        if not keep.all():
+            r, c, v = r[keep], c[keep], v[keep]
+        rows.append(r.astype(itype))
+        cols.append((c if columns is None else cols_all[c]).astype(itype))
+        vals.append(v)
 
     def add(mask, new_ket, new_bra, coef):
         idx = np.flatnonzero(mask)
         if idx.size == 0:
             return
-        rows.append(index(new_ket[idx], new_bra[idx]).astype(np.int32 if dim < 2 ** 31 else np.int64))
-        cols.append(idx.astype(np.int32 if dim < 2 ** 31 else np.int64))
-        vals.append(np.full(idx.size, coef, dtype=dtype))
+        append(index(new_ket[idx], new_bra[idx]), idx, np.full(idx.size, coef, dtype=dtype))
 
     bits = [(ket >> (n - 1 - a)) & 1 for a in range(n)], [(bra >> (n - 1 - a)) & 1 for a in range(n)]
     if "local" in parts:
@@ -168,7 +179,6 @@ def assemble(system, ket, bra, index, parts=("local", "ket", "bra", "cross"), lo
                     nb = (bra & ~mb) | (mb * jk)
                     add(mask, nk, nb, coef)
     kc, bc, cc = pair_channel_coefficients(system.f, system.g)
-    itype = np.int32 if dim < 2 ** 31 else np.int64
     masks = 1 << (n - 1 - np.arange(n, dtype=np.int64))  # site_bit of every site
     occ_k = np.array(bits[0], dtype=bool)  # (n, dim): i_b = 1
     occ_b = np.array(bits[1], dtype=bool)  # (n, dim): j_b = 1
@@ -180,9 +190,7 @@ def assemble(system, ket, bra, index, parts=("local", "ket", "bra", "cross"), lo
         bi, ci = np.nonzero(mask2d)
         if ci.size == 0:
             return
-        rows.append(index(ket[ci] ^ ket_flip[bi], bra[ci] ^ bra_flip[bi]).astype(itype))
-        cols.append(ci.astype(itype))
-        vals.append(coef_row[bi].astype(dtype))
+        append(index(ket[ci] ^ ket_flip[bi], bra[ci] ^ bra_flip[bi]), ci, coef_row[bi].astype(dtype))
 
     for a in range(n):
         pair = masks[a] | masks
@@ -196,9 +204,7 @@ def assemble(system, ket, bra, index, parts=("local", "ket", "bra", "cross"), lo
         if "cross" in parts:
             add_pairs(occ_k & occ_b[a][None, :], cc[a], masks, np.full(n, masks[a]))
     if diagonal:
-        rows.append(index(ket, bra))
-        cols.append(cols_all)
-        vals.append(diag)
+        append(index(ket, bra), np.arange(dim), diag)
     if not vals:
         return sparse.csr_matrix(shape or (dim, dim), dtype=dtype)
     shape = shape or (dim, dim)
