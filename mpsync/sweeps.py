@@ -22,10 +22,13 @@ a ``model`` key naming a :class:`DipoleSystem` constructor and its arguments::
     dict(model="power_law", shape=[30, 30], alpha=1.0, W=2.0)
     dict(model="from_positions", positions=[[0, 0, 0], [0.1, 0, 0]], dipole=[0, 0, 1], W=1.0)
 
-Two derived parameters apply to every model after construction:
-``W_over_feff`` sets W = W_over_feff * f_eff (the optimum of the all-to-all
-ensemble lies near 1/2), and ``delta_spread`` with ``delta_seed`` draws
-detunings uniform in [-delta_spread/2, delta_spread/2].
+Derived parameters apply to every model after construction:
+``W_over_feff`` sets W = W_over_feff * f_eff (the optimum of a large all-to-all
+ensemble lies near 1/2), ``W_over_Wopt`` sets W = W_over_Wopt * the optimal
+pump of the all-to-all ensemble with the same N and f_eff (exact, so it follows
+the finite-N optimum: a pump grid that brackets the peak at every f_eff), and
+``delta_spread`` with ``delta_seed`` draws detunings uniform in
+[-delta_spread/2, delta_spread/2].
 
 A grid name that is an argument of the constructor (or a derived parameter) is
 a system parameter; ``method`` selects the solver; every other name is passed to
@@ -276,25 +279,42 @@ def observe(result, observables) -> dict:
     return out
 
 
-def _compute_point(task):
-    """Worker: build the system, solve, reduce. Module level so that it pickles."""
+def _solve_point(task, params, x0=None):
+    """(reduced values, the SteadyState or None) of one point; ``x0`` a previous result."""
     from .solvers import steady_state
 
     t0 = time.perf_counter()
-    system_params, method, options = split_parameters(task["base"], task["params"])
+    system_params, method, options = split_parameters(task["base"], params)
     method = method or task["method"]
     options = {**task["solver_options"], **options}
+    if x0 is not None:
+        options["x0"] = x0
     try:
         system = build_system(task["base"], **system_params)
         result = steady_state(system, method=method, **options)
         values = observe(result, task["observables"])
         if not np.isfinite(values["seconds"]["data"]):
             values["seconds"] = _value(time.perf_counter() - t0)
-        return {"ok": True, "values": values}
+        return {"ok": True, "values": values}, result
     except Exception as exc:  # noqa: BLE001 - reported per point, or re-raised by the parent
         if task["on_error"] == "raise":
             raise
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}, None
+
+
+def _compute_point(task):
+    """Worker: build the system, solve, reduce. Module level so that it pickles."""
+    return _solve_point(task, task["params"])[0]
+
+
+def _compute_group(task):
+    """Worker: the points of one group in order, each from the previous result with ``warm_start``."""
+    out, previous = [], None
+    for params in task["group_points"]:
+        res, result = _solve_point(task, params, previous if task["warm_start"] else None)
+        out.append(res)
+        previous = result
+    return out
 
 
 # ---------------------------------------------------------------------- cache
@@ -341,7 +361,7 @@ def _coord(values):
 
 def sweep(base, grid, method="exact", solver_options=None, executor=None, workers=None,
           cache_dir=None, progress=True, observables=DEFAULT_OBSERVABLES, on_error="raise",
-          scheduler_timeout=None):
+          scheduler_timeout=None, group=None, warm_start=False):
     """Steady states over a grid of system and solver parameters.
 
     Parameters
@@ -373,6 +393,18 @@ def sweep(base, grid, method="exact", solver_options=None, executor=None, worker
         points are not cached, so a rerun retries them).
     scheduler_timeout : float, optional
         Seconds to wait for a Dask scheduler given by address (default 5).
+    group : str, optional
+        A grid dimension whose points run one after another in one task (in
+        grid order) instead of as separate tasks, so that a solver can reuse
+        work between them: the exact solver keeps everything but the pump
+        between systems that differ only in W, so ``group="W"`` (or
+        ``"W_over_feff"``, ``"W_over_Wopt"``) builds its operator once per
+        group. The progress bar counts groups, and the points of a group are
+        cached when the group finishes (an interrupt loses at most the group
+        in progress).
+    warm_start : bool
+        With ``group``: each point starts from the previous point's result
+        (the method's ``x0`` option; the exact and cumulant solvers take one).
 
     Before any point runs, the spec, the solver options (against each method's
     declared options) and ``cache_dir`` (writable) are checked. An interrupt
@@ -408,6 +440,17 @@ def sweep(base, grid, method="exact", solver_options=None, executor=None, worker
                                 or workers < 1):
         raise MpsyncError(f"workers must be an integer >= 1, got {workers!r}")
     _check_point_options(base, points, method, solver_options)
+    if group is not None and group not in grid:
+        raise MpsyncError(f"group={group!r} is not a grid dimension; use one of {', '.join(names)}")
+    if warm_start:
+        from .solvers import accepts_option
+
+        if group is None:
+            raise MpsyncError("warm_start=True needs group=<a grid dimension> (the order of the warm starts)")
+        for m in sorted({str(split_parameters(base, p)[1] or method) for p in points}):
+            if not accepts_option(m, "x0"):
+                raise MpsyncError(f"warm_start=True needs a method with an x0 option; {m!r} has none "
+                                  "(exact and cumulant do)")
     if cache_dir is not None:
         from .errors import check_writable
 
@@ -425,23 +468,40 @@ def sweep(base, grid, method="exact", solver_options=None, executor=None, worker
         todo.append(i)
     n_cached = len(points) - len(todo)
 
-    tasks = [{"base": base, "params": points[i], "method": method, "solver_options": solver_options,
-              "observables": observables, "on_error": on_error} for i in todo]
+    common = {"base": base, "method": method, "solver_options": solver_options,
+              "observables": observables, "on_error": on_error}
+    shape = tuple(len(grid[k]) for k in names)
+    if group is None:
+        members = [[i] for i in todo]
+        tasks = [{**common, "params": points[i]} for i in todo]
+        worker = _compute_point
+    else:
+        # one task per combination of the other dimensions, its points in grid order
+        gi = names.index(group)
+        buckets = {}
+        for i in todo:
+            idx = np.unravel_index(i, shape)
+            buckets.setdefault(idx[:gi] + idx[gi + 1:], []).append(i)
+        members = list(buckets.values())
+        tasks = [{**common, "group_points": [points[i] for i in m], "warm_start": bool(warm_start)}
+                 for m in members]
+        worker = _compute_group
 
     def on_result(j, res):
-        i = todo[j]
-        results[i] = res
-        if cache_dir is not None and res["ok"]:
-            _write_cache(_cache_path(cache_dir, keys[i]), points[i], res["values"])
+        for i, r in zip(members[j], res if group is not None else [res]):
+            results[i] = r
+            if cache_dir is not None and r["ok"]:
+                _write_cache(_cache_path(cache_dir, keys[i]), points[i], r["values"])
 
     if tasks:
         from .parallel import parallel_map
 
         desc = f"sweep {method}" + (f" ({n_cached} cached)" if n_cached else "")
-        parallel_map(_compute_point, tasks, executor=executor, workers=workers, progress=progress,
+        if group is not None:
+            desc += f", groups along {group}"
+        parallel_map(worker, tasks, executor=executor, workers=workers, progress=progress,
                      description=desc, on_result=on_result, scheduler_timeout=scheduler_timeout)
 
-    shape = tuple(len(grid[k]) for k in names)
     var_shapes, var_kinds = {}, {}
     for r in results:
         for name, v in (r["values"].items() if r["ok"] else ()):
@@ -549,7 +609,8 @@ def expand_grid_values(values):
 
 
 #: keys of the [run] section of a spec file
-RUN_KEYS = ("observables", "cache_dir", "out", "workers", "scheduler", "scheduler_timeout", "on_error")
+RUN_KEYS = ("observables", "cache_dir", "out", "workers", "scheduler", "scheduler_timeout", "on_error",
+            "group", "warm_start")
 
 
 def run_spec_file(path, scheduler=None, out=None, progress=True, scheduler_timeout=None):
@@ -580,6 +641,8 @@ def run_spec_file(path, scheduler=None, out=None, progress=True, scheduler_timeo
         scheduler = "tcp://host:port"          # a Dask cluster; --scheduler overrides
         scheduler_timeout = 5                  # seconds to wait for the scheduler
         on_error = "raise"    # or "nan"
+        group = "W"           # run the W points of each group in one worker, in order
+        warm_start = true     # ... each from the previous one (exact, cumulant)
 
     Unknown keys in ``[run]`` and unknown solver options are refused before any work,
     and so are an ``out`` or ``cache_dir`` that cannot be written.
@@ -640,6 +703,7 @@ def run_spec_file(path, scheduler=None, out=None, progress=True, scheduler_timeo
     ds = sweep(base, grid, method=method, solver_options=solver, executor=executor,
                workers=run.get("workers"), cache_dir=cache_dir, progress=progress,
                observables=tuple(run.get("observables", DEFAULT_OBSERVABLES)),
-               on_error=run.get("on_error", "raise"), scheduler_timeout=timeout)
+               on_error=run.get("on_error", "raise"), scheduler_timeout=timeout,
+               group=run.get("group"), warm_start=bool(run.get("warm_start", False)))
     save_dataset(ds, out)
     return ds, out

@@ -58,6 +58,49 @@ def test_solver_option_dimension_and_derived_parameters():
     assert np.all(np.abs(s2.delta) <= 0.5) and np.ptp(s2.delta) > 0
 
 
+@pytest.mark.parametrize("executor", ["serial", "local"])
+def test_grouped_warm_started_sweep_equals_independent_points(tmp_path, executor):
+    """group + warm_start (the exact solver's pump scan) gives the points of a plain sweep."""
+    base = dict(model="chain", n=6, spacing=0.07, theta=0.4, W=1.0)
+    grid = {"spacing": [0.07, 0.12], "W_over_feff": [0.5, 0.9, 1.4]}
+    opts = dict(solver="iterative")
+    plain = sweep(base, grid, solver_options=opts, executor="serial", progress=False)
+    from mpsync.solvers import exact
+
+    exact.clear_operator_cache()  # (forked workers would inherit this process's kept operator)
+    grouped = sweep(base, grid, solver_options=opts, executor=executor, workers=2, progress=False,
+                    group="W_over_feff", warm_start=True, cache_dir=tmp_path)
+    np.testing.assert_allclose(grouped.ZQ.values, plain.ZQ.values, atol=1e-10)
+    # along a group the exact solver keeps its operator: later points reuse it
+    assert grouped.reused_operator.values[:, 0].sum() == 0 and grouped.reused_operator.values[:, 1:].all()
+    # every point is cached separately: a rerun computes nothing
+    again = sweep(base, grid, solver_options=opts, executor=executor, progress=False,
+                  group="W_over_feff", warm_start=True, cache_dir=tmp_path)
+    assert again.attrs["points_computed"] == 0 and again.attrs["points_cached"] == 6
+
+
+def test_group_options_are_checked():
+    from mpsync.errors import MpsyncError
+
+    base = dict(model="chain", n=3, spacing=0.1, theta="magic", W=1.0)
+    with pytest.raises(MpsyncError, match="not a grid dimension"):
+        sweep(base, {"W": [1.0, 2.0]}, group="spacing", progress=False)
+    with pytest.raises(MpsyncError, match="needs group"):
+        sweep(base, {"W": [1.0, 2.0]}, warm_start=True, progress=False)
+    with pytest.raises(MpsyncError, match="x0 option"):
+        sweep(base, {"W": [1.0, 2.0]}, method="meanfield", group="W", warm_start=True, progress=False)
+
+
+def test_pump_relative_to_the_ensemble_optimum():
+    from mpsync.solvers.permutational import optimal_pump
+
+    base = dict(model="chain", n=6, spacing=0.1, theta="magic", W=1.0)
+    s = build_system(base, W_over_Wopt=1.5)
+    assert abs(s.W - 1.5 * optimal_pump(6, s.f_eff)[0]) < 1e-12
+    with pytest.raises(InvalidSystemError, match="either"):
+        build_system(base, W_over_Wopt=1.0, W_over_feff=0.5)
+
+
 def test_cache_resume_recomputes_only_missing_point(tmp_path):
     CALLS.clear()
     grid = {"W": [0.5, 1.5, 3.0], "f_eff": [2.0, 3.0]}
@@ -159,6 +202,8 @@ def test_spec_file(tmp_path):
         [run]
         observables = ["ZQ", "ZQ2", "sz_mean", "discord"]
         workers = 1
+        group = "W"
+        warm_start = true
     """))
     ds, out = run_spec_file(spec, progress=False)
     assert out == spec.with_suffix(".nc") and out.exists()
