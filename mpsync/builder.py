@@ -11,7 +11,9 @@ Used by the ``mpsync`` command (``--model chain --n 6 ...``) and by the sweeps
   for ``chain``, ``theta`` defaults to ``"magic"``; for ``power_law``, ``n`` may
   stand for a chain ``shape`` (both given must agree);
 - derived parameters, valid for every model: ``W_over_feff`` (W = W_over_feff *
-  f_eff), ``delta_spread`` with ``delta_seed`` (detunings drawn uniformly in
+  f_eff), ``W_over_Wopt`` (W = W_over_Wopt * the optimal pump of the all-to-all
+  ensemble with the same N and f_eff, :func:`mpsync.solvers.permutational.optimal_pump`:
+  a pump grid that follows the finite-N optimum), ``delta_spread`` with ``delta_seed`` (detunings drawn uniformly in
   [-delta_spread/2, delta_spread/2] from ``numpy.random.default_rng(delta_seed)``,
   default seed 0). ``seed`` is accepted as the old name of ``delta_seed`` where
   it cannot mean a solver's seed (the command line's ``--seed``).
@@ -41,7 +43,7 @@ __all__ = ["MODELS", "DERIVED", "canonical_model", "parameter_names", "build_sys
 MODELS = ("chain", "all_to_all", "power_law", "from_positions", "from_matrices")
 
 #: parameters applied after construction, valid for every model
-DERIVED = ("W_over_feff", "delta_spread", "delta_seed")
+DERIVED = ("W_over_feff", "W_over_Wopt", "delta_spread", "delta_seed")
 
 
 def canonical_model(model) -> str:
@@ -119,14 +121,20 @@ def build_system(model, **params):
     return apply_derived(system, **derived)
 
 
-def apply_derived(system, W_over_feff=None, delta_spread=None, delta_seed=0):
+def apply_derived(system, W_over_feff=None, W_over_Wopt=None, delta_spread=None, delta_seed=0):
     """``system`` with the derived parameters applied (see the module docstring)."""
     from .model import DipoleSystem
 
     if not isinstance(system, DipoleSystem):
         raise InvalidSystemError(f"expected a DipoleSystem, got {type(system).__name__}")
+    if W_over_feff is not None and W_over_Wopt is not None:
+        raise InvalidSystemError("give either W_over_feff or W_over_Wopt, not both")
     if W_over_feff is not None:
         system = system.replace(W=float(W_over_feff) * system.f_eff)
+    if W_over_Wopt is not None:
+        from .solvers.permutational import optimal_pump
+
+        system = system.replace(W=float(W_over_Wopt) * optimal_pump(system.n, system.f_eff, system.gamma)[0])
     spread = delta_spread
     if spread is not None:
         spread = float(spread)

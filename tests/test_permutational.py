@@ -328,3 +328,17 @@ def test_underflowing_pivot_population_does_not_break_the_solve():
     assert bad.diagnostics["residual"] < 1e-12
     assert abs(float(bad.ZQ2) - float(near.ZQ2)) < 1e-6
     assert abs(bad.sz[0] - near.sz[0]) < 1e-5
+
+
+@pytest.mark.parametrize("f_eff", [1.5, 5.0])
+def test_optimal_pump_is_the_maximum_of_a_fine_scan(f_eff):
+    """The refined optimum beats every point of an independent fine scan (N = 8)."""
+    w_opt, zq_opt = P.optimal_pump(8, f_eff)
+    fine = np.geomspace(0.3, 30.0, 301)
+    zq = np.array([float(P.steady_state(DipoleSystem.all_to_all(8, f_eff, w)).ZQ) for w in fine])
+    assert zq_opt >= zq.max() - 1e-9
+    i = int(np.argmax(zq))
+    assert fine[max(i - 1, 0)] <= w_opt <= fine[min(i + 1, len(fine) - 1)]
+    assert abs(float(P.steady_state(DipoleSystem.all_to_all(8, f_eff, w_opt)).ZQ) - zq_opt) < 1e-12
+    # a small f_eff needs W well above f_eff / 2 at finite N (not the mean-field optimum)
+    assert w_opt / f_eff > (1.0 if f_eff < 2 else 0.5)
