@@ -467,13 +467,25 @@ def test_symmetry_option_is_checked():
 
 @pytest.mark.parametrize("mirror", [False, True])
 def test_with_pump_equals_a_new_operator(rng, mirror):
-    """Moving an operator to another W (shifted eigenvalues, scaled pump) equals building it anew."""
+    """Moving an operator to another W (shifted eigenvalues, scaled pump) equals building it
+    anew, to the bit (both are built at W = 0 and shifted), so reuse never changes a result."""
     s = _mirror_chain(5, W=0.8)
     moved = exact.SectorOperator(s, mirror=mirror).with_pump(3.1)
     new = exact.SectorOperator(s.replace(W=3.1), mirror=mirror)
     v = rng.normal(size=new.size) + 1j * rng.normal(size=new.size)
     for f in ("apply", "apply_D", "solve_D", "solve_M", "apply_raise"):
-        np.testing.assert_allclose(getattr(moved, f)(v), getattr(new, f)(v), atol=1e-10, err_msg=f)
+        np.testing.assert_array_equal(getattr(moved, f)(v), getattr(new, f)(v), err_msg=f)
+    # and both are the sparse sector Liouvillian at W = 3.1
+    if not mirror:
+        L, _ = exact.sector_liouvillian(s.replace(W=3.1))
+        np.testing.assert_allclose(moved.apply(v), L @ v, atol=1e-11)
+    exact.clear_operator_cache()
+    a = exact.steady_state(s, solver="iterative")
+    b = exact.steady_state(s.replace(W=3.1), solver="iterative")  # reuses a's operator
+    c = exact.steady_state(s.replace(W=3.1), solver="iterative", reuse=False)
+    assert b.diagnostics["reused_operator"] and not c.diagnostics["reused_operator"]
+    np.testing.assert_array_equal(b.extras["sector_vector"], c.extras["sector_vector"])
+    exact.clear_operator_cache()
 
 
 def test_pump_scan_reuses_the_operator_and_warm_starts():

@@ -229,32 +229,48 @@ class SectorOperator:
         else:
             sizes = [int(m) ** 2 for m in basis.m]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        # W enters only as a factor of the pump jumps and a shift -W (N - k)/2 of K_k, so
+        # everything is built at W = 0 (pump jumps at unit rate) and moved to W by
+        # _set_pump: a fresh operator and one moved there by with_pump are the same bits
         # jumps assembled block by block (peak memory of one block): lower[k] maps
-        # X_{k+1} -> k (decay, cross channels), raise_[k] maps X_{k-1} -> k (pump)
+        # X_{k+1} -> k (decay, cross channels), raise_[k] maps X_{k-1} -> k (pump, W = 1)
+        unit_pump = system.replace(W=1.0)
         self.lower, self.raise_ = [], []
         for k in range(n + 1):
-            self.lower.append(self._jump_block(k, k + 1, dict(parts=("local", "cross"), local_jumps="lower"))
+            self.lower.append(self._jump_block(system, k, k + 1, dict(parts=("local", "cross"),
+                                                                      local_jumps="lower"))
                               if k < n else None)
-            self.raise_.append(self._jump_block(k, k - 1, dict(parts=("local",), local_jumps="raise"))
+            self.raise_.append(self._jump_block(unit_pump, k, k - 1, dict(parts=("local",), local_jumps="raise"))
                                if k > 0 else None)
         self.nnz_jumps = sum(int(m.nnz) for m in self.lower + self.raise_ if m is not None)
-        self.K = [self._ket_generator(k) for k in range(n + 1)]
+        self._K0 = [self._ket_generator(k, W=0.0) for k in range(n + 1)]
         self.cond = 1.0
         self.mirror_leak = 0.0
         if self.parity is not None:
             # K_k = U (K_e + K_o) U^T: the even-odd part vanishes for a mirror-symmetric system
-            self.K_parity = []
-            for p, K in zip(self.parity, self.K):
+            self._K0_parity = []
+            for p, K in zip(self.parity, self._K0):
                 Ke, Ko, leak = p.parity_blocks(K)
                 self.mirror_leak = max(self.mirror_leak, leak)
-                self.K_parity.append((Ke, Ko))
-        self.factors = []
+                self._K0_parity.append((Ke, Ko))
+        self._factors0 = []
         for k in range(n + 1) if factorize else []:
             if self.parity is None:
-                self.factors.append(self._factor(self.K[k]))
+                self._factors0.append(self._factor(self._K0[k]))
             else:
-                self.factors.append(tuple(self._factor(K) for K in self.K_parity[k]))
-        self._raise_scale = 1.0
+                self._factors0.append(tuple(self._factor(K) for K in self._K0_parity[k]))
+        self._set_pump(system.W)
+
+    def _set_pump(self, W):
+        """K_k, its factors and the pump's rate at pump rate W, from the W = 0 parts."""
+        n = self.system.n
+        shifts = [-0.5 * W * (n - k) for k in range(n + 1)]
+        self._raise_scale = float(W)
+        self.K = [K + c * np.eye(len(K)) for K, c in zip(self._K0, shifts)]
+        if self.parity is not None:
+            self.K_parity = [tuple(K + c * np.eye(len(K)) for K in Ks) for Ks, c in zip(self._K0_parity, shifts)]
+        self.factors = [tuple(_shift_factor(f, c) for f in fs) if self.parity is not None
+                        else _shift_factor(fs, c) for fs, c in zip(self._factors0, shifts)]
 
     def with_pump(self, W: float) -> "SectorOperator":
         """The operator of the same system at pump rate W, sharing the pump-independent work.
@@ -262,31 +278,22 @@ class SectorOperator:
         W enters in two places only: the pump jumps (proportional to W) and
         K_k = -i H_eff, whose diagonal carries -W (N - k)/2. A scalar shift keeps
         the eigenvectors and the Schur vectors of K_k, so only the eigenvalues
-        move: no new assembly, no new decomposition.
+        move: no new assembly, no new decomposition. The result has the same bits
+        as ``SectorOperator`` built for that W.
         """
-        W = float(W)
-        if self.system.W <= 0:
-            raise ValueError("with_pump needs an operator built with W > 0")
         new = copy.copy(self)
-        new.system = self.system.replace(W=W)
-        new._raise_scale = self._raise_scale * W / self.system.W
-        n = self.system.n
-        shifts = [-0.5 * (W - self.system.W) * (n - k) for k in range(n + 1)]
-        new.K = [K + c * np.eye(len(K)) for K, c in zip(self.K, shifts)]
-        if self.parity is not None:
-            new.K_parity = [tuple(K + c * np.eye(len(K)) for K in Ks) for Ks, c in zip(self.K_parity, shifts)]
-        new.factors = [tuple(_shift_factor(f, c) for f in fs) if self.parity is not None
-                       else _shift_factor(fs, c) for fs, c in zip(self.factors, shifts)]
+        new.system = self.system.replace(W=float(W))
+        new._set_pump(float(W))
         return new
 
-    def _jump_block(self, k, src, terms):
+    def _jump_block(self, system, k, src, terms):
         """Sparse jump map from block ``src`` into block k (with ``mirror``: between half layouts)."""
         basis, rank = self.basis, self.basis.rank
         kt, br = self._block_ket_bra(src)
         if self.parity is None:
             def index_k(ket, bra):
                 return rank[ket] * basis.m[k] + rank[bra]
-            return assemble(self.system, kt, br, index_k, diagonal=False,
+            return assemble(system, kt, br, index_k, diagonal=False,
                             shape=(int(basis.m[k]) ** 2, len(kt)), **terms)
         p, q = self.parity[k], self.parity[src]
         # rows: only kets that represent their mirror pair (the rest follow by symmetry, a
@@ -294,7 +301,7 @@ class SectorOperator:
         # in an invariant input, so they add up
         offset = np.zeros_like(rank)
         offset[basis.configs[k]] = p.row_offsets()
-        return assemble(self.system, kt, br, lambda ket, bra: offset[ket] + rank[bra],
+        return assemble(system, kt, br, lambda ket, bra: offset[ket] + rank[bra],
                         diagonal=False, shape=(p.me * p.m, q.me * q.m),
                         columns=q.fold_index(rank[kt], rank[br]), **terms)
 
@@ -327,7 +334,7 @@ class SectorOperator:
         c = self.basis.configs[k]
         return np.repeat(c, len(c)), np.tile(c, len(c))
 
-    def _ket_generator(self, k):
+    def _ket_generator(self, k, W):
         s = self.system
         n = s.n
         c = self.basis.configs[k]
@@ -335,7 +342,7 @@ class SectorOperator:
         m = len(c)
         bits = np.array([(c >> (n - 1 - a)) & 1 for a in range(n)])  # (n, m)
         z = 2 * bits - 1
-        diag = (-0.5j * (s.delta @ z) - 0.5 * (np.diag(s.f) @ bits) - 0.5 * s.W * (n - k))
+        diag = (-0.5j * (s.delta @ z) - 0.5 * (np.diag(s.f) @ bits) - 0.5 * W * (n - k))
         K = np.diag(diag.astype(complex))
         ket_coef = -0.5j * s.g - 0.5 * s.f
         for a in range(n):
@@ -445,8 +452,7 @@ class SectorOperator:
     def apply_raise(self, vec):
         """The raising part of J applied to vec (from block k - 1 into block k)."""
         out = self._add_neighbours(self.raise_, -1, vec, np.zeros_like(vec))
-        if self._raise_scale != 1.0:
-            out *= self._raise_scale
+        out *= self._raise_scale
         return out
 
     def apply(self, vec):
