@@ -287,10 +287,11 @@ def _solve_point(task, params, x0=None):
     system_params, method, options = split_parameters(task["base"], params)
     method = method or task["method"]
     options = {**task["solver_options"], **options}
-    if x0 is not None:
-        options["x0"] = x0
     try:
         system = build_system(task["base"], **system_params)
+        # a previous result is a start only for the same method and the same N
+        if x0 is not None and x0.method == _method_name(method) and x0.system.n == system.n:
+            options["x0"] = x0
         result = steady_state(system, method=method, **options)
         values = observe(result, task["observables"])
         if not np.isfinite(values["seconds"]["data"]):
@@ -300,6 +301,12 @@ def _solve_point(task, params, x0=None):
         if task["on_error"] == "raise":
             raise
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}, None
+
+
+def _method_name(method):
+    from .solvers import get_solver
+
+    return getattr(get_solver(method), "METHOD", str(method))
 
 
 def _compute_point(task):
@@ -404,7 +411,11 @@ def sweep(base, grid, method="exact", solver_options=None, executor=None, worker
         in progress).
     warm_start : bool
         With ``group``: each point starts from the previous point's result
-        (the method's ``x0`` option; the exact and cumulant solvers take one).
+        (the method's ``x0`` option; the exact and cumulant solvers take one)
+        when both have the same method and N. For the exact solver this only
+        saves iterations; the cumulant solver given ``x0`` also runs plain
+        Newton from it and skips its symmetric reduction, so along a threshold
+        it may follow another branch than a cold start.
 
     Before any point runs, the spec, the solver options (against each method's
     declared options) and ``cache_dir`` (writable) are checked. An interrupt

@@ -79,6 +79,14 @@ def test_grouped_warm_started_sweep_equals_independent_points(tmp_path, executor
     assert again.attrs["points_computed"] == 0 and again.attrs["points_cached"] == 6
 
 
+def test_warm_start_skips_a_previous_result_of_another_size():
+    """Along n a previous steady state is no start (another N): each point starts cold."""
+    base = dict(model="chain", n=3, spacing=0.1, theta="magic", W=1.0)
+    grouped = sweep(base, {"n": [3, 4, 5]}, executor="serial", progress=False, group="n", warm_start=True)
+    plain = sweep(base, {"n": [3, 4, 5]}, executor="serial", progress=False)
+    np.testing.assert_allclose(grouped.ZQ.values, plain.ZQ.values, atol=1e-10)
+
+
 def test_group_options_are_checked():
     from mpsync.errors import MpsyncError
 

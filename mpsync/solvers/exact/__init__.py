@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import threading
 import time
 import warnings
 from math import comb
@@ -627,6 +628,7 @@ def _solve_direct(system, basis):
 
 #: the last iterative operator built in this process, kept for a solve that differs only in W
 _LAST_OPERATOR = {"key": None, "op": None}
+_OPERATOR_LOCK = threading.Lock()
 
 
 def _operator_key(system, mirror):
@@ -638,18 +640,32 @@ def _operator_key(system, mirror):
 
 def clear_operator_cache():
     """Release the operator that ``steady_state(..., reuse=True)`` keeps for the next call."""
-    _LAST_OPERATOR.update(key=None, op=None)
+    with _OPERATOR_LOCK:
+        _LAST_OPERATOR.update(key=None, op=None)
+
+
+def _release_unless_reusable(system, mirror, reuse):
+    """Free the kept operator before a memory check when this solve will not reuse it."""
+    with _OPERATOR_LOCK:
+        if not reuse or _LAST_OPERATOR["key"] != _operator_key(system, mirror):
+            _LAST_OPERATOR.update(key=None, op=None)
 
 
 def _sector_operator(system, basis, mirror, reuse):
     """(operator, reused): the kept operator moved to this W when only W differs, else a new one."""
     key = _operator_key(system, mirror) if reuse else None
-    if reuse and _LAST_OPERATOR["key"] == key:
-        return _LAST_OPERATOR["op"].with_pump(system.W), True
-    clear_operator_cache()  # free the old one before building (peak memory)
+    # a lock: Dask workers run tasks in threads of one process (they then share, and may
+    # evict, the one kept operator; a wrong system's operator is never used)
+    with _OPERATOR_LOCK:
+        kept = _LAST_OPERATOR["op"] if reuse and _LAST_OPERATOR["key"] == key else None
+        if kept is None:
+            _LAST_OPERATOR.update(key=None, op=None)  # free the old one before building (peak memory)
+    if kept is not None:
+        return kept.with_pump(system.W), True
     op = SectorOperator(system, basis, mirror=mirror)
     if reuse:
-        _LAST_OPERATOR.update(key=key, op=op)
+        with _OPERATOR_LOCK:
+            _LAST_OPERATOR.update(key=key, op=op)
     return op, False
 
 
@@ -843,6 +859,7 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
                                  "N - 1 - a, and this system's are not; use symmetry='auto' or 'none'")
     mirror = symmetry != "none" and symmetric and solver == "iterative" and system.W > 0 and n > 1
     x0 = _start_vector(x0, n)
+    _release_unless_reusable(system, mirror, reuse and solver == "iterative")
     nbytes = _check(system, "sector", solver, restart, mirror)
     basis = SectorBasis(n)
     extra = {}

@@ -20,8 +20,8 @@ the Sylvester solves of the preconditioner run on the two half-size blocks
 separately: a quarter of the matrix-multiplication work. The jumps stay the
 sparse matrices of the configuration basis, with only the rows whose ket is one
 representative of each mirror pair kept (the others follow by symmetry), and the
-columns of mirror-image pairs added up (equal entries of an invariant input): a
-quarter of the nonzeros.
+columns of mirror-image pairs added up (equal entries of an invariant input): about
+half the nonzeros (0.52 at N = 8; the folded columns rarely meet in one row).
 See docs/solvers.md#exact.
 """
 
