@@ -265,11 +265,9 @@ class SectorOperator:
     def _set_pump(self, W):
         """K_k, its factors and the pump's rate at pump rate W, from the W = 0 parts."""
         n = self.system.n
-        shifts = [-0.5 * W * (n - k) for k in range(n + 1)]
+        # K_k = K0_k + shift_k (a multiple of the identity)
+        self._shifts = shifts = [-0.5 * W * (n - k) for k in range(n + 1)]
         self._raise_scale = float(W)
-        self.K = [K + c * np.eye(len(K)) for K, c in zip(self._K0, shifts)]
-        if self.parity is not None:
-            self.K_parity = [tuple(K + c * np.eye(len(K)) for K in Ks) for Ks, c in zip(self._K0_parity, shifts)]
         self.factors = [tuple(_shift_factor(f, c) for f in fs) if self.parity is not None
                         else _shift_factor(fs, c) for fs, c in zip(self._factors0, shifts)]
 
@@ -393,13 +391,15 @@ class SectorOperator:
         return self.parity[k].from_rep_rows(y.reshape(self.parity[k].me, -1))
 
     def apply_D(self, vec):
+        """D vec, blockwise: K_k X + X K_k^+ = K0_k X + X K0_k^+ + 2 shift_k X."""
         out = np.empty_like(vec)
         for k, (X, Y) in enumerate(zip(self.blocks(vec), self.blocks(out))):
+            c = self._shifts[k]
             if self.parity is None:
-                Y[...] = self.K[k] @ X + X @ self.K[k].conj().T
+                Y[...] = self._K0[k] @ X + X @ self._K0[k].conj().T + 2.0 * c * X
             else:
-                for K, x, y in zip(self.K_parity[k], self.parity[k].split(X), self.parity[k].split(Y)):
-                    y[...] = K @ x + x @ K.conj().T
+                for K, x, y in zip(self._K0_parity[k], self.parity[k].split(X), self.parity[k].split(Y)):
+                    y[...] = K @ x + x @ K.conj().T + 2.0 * c * x
         return out
 
     def _solve_block(self, k, Y, X):
@@ -652,14 +652,16 @@ def _release_unless_reusable(system, mirror, reuse):
 
 
 def _sector_operator(system, basis, mirror, reuse):
-    """(operator, reused): the kept operator moved to this W when only W differs, else a new one."""
+    """(operator, reused): the kept operator moved to this W when only W differs, else a new one.
+
+    :func:`_release_unless_reusable` has freed a kept operator that does not fit (before the
+    memory check, so that it is not counted).
+    """
     key = _operator_key(system, mirror) if reuse else None
     # a lock: Dask workers run tasks in threads of one process (they then share, and may
     # evict, the one kept operator; a wrong system's operator is never used)
     with _OPERATOR_LOCK:
         kept = _LAST_OPERATOR["op"] if reuse and _LAST_OPERATOR["key"] == key else None
-        if kept is None:
-            _LAST_OPERATOR.update(key=None, op=None)  # free the old one before building (peak memory)
     if kept is not None:
         return kept.with_pump(system.W), True
     op = SectorOperator(system, basis, mirror=mirror)
