@@ -16,7 +16,7 @@ True
 
 from .couplings import MAGIC_ANGLE
 from .errors import (ConvergenceError, ConvergenceWarning, InvalidOptionError, InvalidSystemError,
-                     MpsyncError, NotApplicableError, TooLargeError)
+                     MpsyncError, NoErrorBarWarning, NotApplicableError, TooLargeError)
 from .model import DipoleSystem
 from .observables import (ZQ_MAX, mutual_information, qfi, quantum_discord,
                           entanglement_witness_bounds)
@@ -30,6 +30,7 @@ __all__ = [
     "mutual_information", "quantum_discord", "qfi", "entanglement_witness_bounds",
     "MAGIC_ANGLE", "ZQ_MAX", "MpsyncError", "InvalidSystemError", "NotApplicableError",
     "TooLargeError", "InvalidOptionError", "ConvergenceError", "ConvergenceWarning",
+    "NoErrorBarWarning",
 ]
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "check_readable",
     "ConvergenceError",
     "ConvergenceWarning",
+    "NoErrorBarWarning",
     "UnphysicalStateError",
     "UnphysicalStateWarning",
     "NotLindbladWarning",
@@ -69,6 +70,13 @@ class ConvergenceError(MpsyncError, RuntimeError):
 class ConvergenceWarning(UserWarning):
     """A result was returned although the solver did not reach its stopping criterion;
     ``result.diagnostics["converged"]`` is False and ``stop_reason`` says why."""
+
+
+class NoErrorBarWarning(UserWarning):
+    """An approximate result that carries no error estimate (for example one MPO rung at an
+    explicit ``max_bond``): its numbers may be off by more than any figure in ``errors``
+    (which is empty) suggests; ``diagnostics`` states what is known (the MPO rung's
+    certificate ``||P_2 L rho|| / ||rho||``)."""
 
 
 class UnphysicalStateError(MpsyncError, ValueError):

@@ -488,18 +488,19 @@ def test_unphysical_end_is_retried_then_refused(monkeypatch):
     from mpsync.solvers.mpo import ladder
 
     system = _system(4, CASES[0])
-    calls = {"n": 0}
-    real = ladder._unphysical
+    climbs = []
+    real_climb = ladder._climb
 
-    def always_bad(m):
-        calls["n"] += 1
-        return "max |<sz>| = 3.4 > 1"
+    def counted_climb(**cfg):
+        climbs.append(cfg["settings"].dt_max)
+        return real_climb(**cfg)
 
-    monkeypatch.setattr(ladder, "_unphysical", always_bad)
+    monkeypatch.setattr(ladder, "_unphysical", lambda m: "max |<sz>| = 3.4 > 1")
+    monkeypatch.setattr(ladder, "_climb", counted_climb)
     with pytest.raises(ConvergenceError, match="unphysical"):
         mpsync.steady_state(system, method="mpo", max_bond=8)
-    assert calls["n"] == 3           # the first try and two retries with smaller dt_max
-    monkeypatch.setattr(ladder, "_unphysical", real)
+    # the first try and two retries with smaller dt_max
+    assert climbs == pytest.approx([1.0, 0.2, 0.04])
 
 
 # ---------------------------------------------------------------------- slow

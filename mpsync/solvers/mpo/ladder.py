@@ -39,7 +39,8 @@ import warnings
 import numpy as np
 from autoray import to_numpy
 
-from ...errors import ConvergenceError, ConvergenceWarning, InvalidOptionError, TooLargeError, check_memory
+from ...errors import (ConvergenceError, ConvergenceWarning, InvalidOptionError, NoErrorBarWarning,
+                      TooLargeError, check_memory)
 from ...result import SteadyState
 from .checkpoint import check_checkpoint_path, load_checkpoint, save_checkpoint
 from .prepare import (build_mpo, check_chain, check_fits, full_bond, initial_mps, moments_of,
@@ -49,12 +50,18 @@ from .state import to_quimb
 from . import u1
 from .tdvp import TDVP, antihermitian_norm, expand_basis, residual_norm, trace_normalized
 
-__all__ = ["steady_state", "DEFAULT_LADDER", "ladder_error"]
+__all__ = ["steady_state", "DEFAULT_LADDER", "DEFAULT_TIME_BUDGET", "ladder_error", "zq_error"]
 
 METHOD = "mpo"
 
 #: bond dimensions climbed by default (the climb stops at agreement, memory or time)
 DEFAULT_LADDER = (8, 16, 32, 64, 128, 256, 512, 1024)
+
+#: seconds the default ladder may take (``time_budget``): rungs predicted to end after it are
+#: not started. Ten minutes: the all-to-all N = 30, f_eff = 12 ladder reaches chi = 128 (2e-5
+#: from exact) in about 4 minutes, while its chi = 256 and 512 rungs would take 3 and 8 more
+#: (benchmarks/RESULTS.md); the N = 100 magic-angle chain converges to 1e-3 within it.
+DEFAULT_TIME_BUDGET = 600.0
 
 
 def _rungs(n, max_bond, ladder):
@@ -93,7 +100,7 @@ def _unphysical(moments, tol: float = 1e-3):
 
 
 def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: float = 1e-3,
-                 rung_tol: float | None = None, time_budget: float | None = None,
+                 rung_tol: float | None = None, time_budget: float | None = DEFAULT_TIME_BUDGET,
                  cutoff: float = 1e-10, mpo_cutoff: float = 1e-6, dt: float = 0.05,
                  dt_max: float = 1.0, dt_growth: float = 1.5, t_grow: float = 1.0,
                  warm_grow_steps: int = 1, t_max: float = 200.0, max_steps: int | None = None,
@@ -113,7 +120,9 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
         A 1D chain (positions on a line, or couplings taken in index order) with
         positive semidefinite f.
     max_bond : int, optional
-        Run a single rung at this bond dimension (no error estimate). Default: the ladder.
+        Run a single rung at this bond dimension. It has no bond-dimension error bar
+        (``errors`` is empty; a :class:`~mpsync.errors.NoErrorBarWarning` says so) but
+        carries its certificate. Default: the ladder.
     ladder : sequence of int, optional
         The bond dimensions to climb (default 8, 16, 32, ..., 1024; capped at 4^(N/2),
         where the MPS is exact).
@@ -122,9 +131,12 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
     rung_tol : float, optional
         A rung stops when the change of Z_Q still expected in time is below this
         (default ``zq_tol / 10``).
-    time_budget : float, optional
-        Seconds: no rung is started that is predicted (cost ~ chi^3) to end after it,
-        and a rung still running at the budget is abandoned for the previous one.
+    time_budget : float or None
+        Seconds (default :data:`DEFAULT_TIME_BUDGET`, 600): no rung is started that is
+        predicted to end after it (its cost scaled from the last rung's as chi^3), and a
+        rung still running at the budget is abandoned for the previous one; the result is
+        then the best certified rung, with ``converged`` False if its error bar is above
+        ``zq_tol``. ``None``: no bound.
     cutoff : float
         Singular values below ``cutoff`` times the largest are dropped.
     mpo_cutoff : float
@@ -318,6 +330,7 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
         save_checkpoint(checkpoint, system, eng.state(), state, answer_options)
 
     prev = None          # the last finished rung's (engine, state), kept for the time budget
+    best = None          # the last certified rung's (engine, state): what the ladder returns
     for k in range(k0, len(rungs)):
         if done:
             break
@@ -375,23 +388,43 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
                 eng.mps = prev_mps
             stop = "time_budget"
             break
-        dense = eng.state()
-        zq2, zq = zq_of(dense, n)
-        sz = np.real(np.asarray(moments_of(dense).sz))
-        records.append({"max_bond": chi, "bond": int(max(eng.bond_dims or [1])), "ZQ": zq,
-                        "ZQ2": zq2, "sz": sz.tolist(), "drift": remaining_drift(ctrl.zq),
-                        "seconds": seconds() - rung_start, "steps": ctrl.step, "time": ctrl.t,
-                        "stop_reason": reason, "matvecs": eng.matvecs - mv0,
-                        "rejected_steps": ctrl.rejected,
-                        # how far the dense state's bond charges were from integers when
-                        # this rung went on to blocks (0: exactly symmetric, or no switch)
-                        "charge_leak": float(getattr(eng, "charge_leak", 0.0))})
+        rec = _measure(eng, ctrl, reason, chi, seconds() - rung_start, eng.matvecs - mv0)
+        verdict = _judge(rec, _accepted(records))
+        rounds = 0
+        while verdict is not None and reason == "converged" and rounds < settings.verify_rounds \
+                and not (time_budget is not None and records and seconds() > time_budget):
+            # not accepted: continue this rung with two-site steps (which re-select the bond
+            # basis, unlike the one-site flow) at a halved step ceiling, then relax again
+            rounds += 1
+            _restart_for_verification(ctrl, settings)
+            try:
+                reason = relax(eng, ctrl, settings, target, n, on_step=on_step)
+            except _OverBudget:
+                reason = "time_budget"
+            rec = _measure(eng, ctrl, reason, chi, seconds() - rung_start, eng.matvecs - mv0)
+            verdict = _judge(rec, _accepted(records))
+        rec["verify_rounds"] = rounds
+        rec["certified"] = verdict is None
+        rec["rejected_because"] = verdict
+        records.append(rec)
         eng.charge_leak = 0.0
-        prev = (eng, list(eng.mps))
-        if chi >= full_bond(n):
+        if verdict is None:
+            best = (eng, list(eng.mps))
+        elif best is not None and reason != "time_budget":
+            # an uncertified rung is left out: the next rung climbs from the last certified
+            # state, not from a wrong fixed point
+            best_eng, best_mps = best
+            best_eng.matvecs, best_eng.truncation = eng.matvecs, eng.truncation
+            eng, eng.mps = best_eng, list(best_mps)
+            eng._build_right_envs()
+        prev = best if best is not None else (eng, list(eng.mps))
+        accepted = _accepted(records)
+        if reason == "time_budget":
+            stop = "time_budget"
+        elif chi >= full_bond(n) and verdict is None:
             stop = "exact_bond"
-        elif len(records) >= max(2, min(3, len(rungs))) and reason == "converged" and \
-                ladder_error(records) < zq_tol:
+        elif len(accepted) >= max(2, min(3, len(rungs))) and verdict is None and \
+                zq_error(accepted) < zq_tol:
             stop = "converged"
         elif single:
             stop = "single_rung"
@@ -403,7 +436,91 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
             continue
         save(k, finished=True)
         break
+    if best is not None and records and not records[-1].get("certified", True):
+        # the result is the best certified rung (the last one: each certified rung's
+        # certificate is no worse than its predecessor's)
+        best_eng, best_mps = best
+        best_eng.matvecs, best_eng.truncation = eng.matvecs, eng.truncation
+        eng, eng.mps = best_eng, list(best_mps)
     return eng, records, ctrl, stop, before
+
+
+#: a certificate counts as "worse" than its predecessor's above this factor of it ...
+CERTIFICATE_SLACK = 1.1
+#: ... and above this fraction of the first rung's certificate (the floor that the
+#: cutoffs and the Krylov tolerance leave, below which two certificates do not differ)
+CERTIFICATE_FLOOR = 1e-6
+
+
+def _measure(eng, ctrl, reason, chi, seconds, matvecs):
+    """The record of a finished rung: Z_Q, signed Z_Q^2, <sz>, drifts and the certificate."""
+    n = eng.n
+    dense = eng.state()
+    zq2, zq = zq_of(dense, n)
+    moments = moments_of(dense)
+    sz = np.real(np.asarray(moments.sz))
+    t0 = time.perf_counter()
+    cert = float(eng.projected_residual())
+    return {"max_bond": chi, "bond": int(max(eng.bond_dims or [1])), "ZQ": zq,
+            "ZQ2": zq2, "sz": sz.tolist(), "drift": remaining_drift(ctrl.zq),
+            "drift_ZQ2": remaining_drift(ctrl.zq2), "certificate": cert,
+            "certificate_seconds": time.perf_counter() - t0,
+            "unphysical": _unphysical(moments),
+            "seconds": seconds, "steps": ctrl.step, "time": ctrl.t,
+            "stop_reason": reason, "matvecs": matvecs, "rejected_steps": ctrl.rejected,
+            # how far the dense state's bond charges were from integers when
+            # this rung went on to blocks (0: exactly symmetric, or no switch)
+            "charge_leak": float(getattr(eng, "charge_leak", 0.0))}
+
+
+def _accepted(records):
+    """The certified rungs: the only ones the error bar and the result are built from."""
+    return [r for r in records if r.get("certified", True)]
+
+
+def _judge(rec, accepted):
+    """Why a finished rung is not accepted (None when it is).
+
+    A rung is certified when its one-site flow settled (``stop_reason == "converged"``),
+    its state is physical, and its certificate (:meth:`.tdvp.TDVP.projected_residual`,
+    ``||P_2 L rho|| / ||rho||``) is no worse than the last certified rung's. A larger
+    bond dimension holds every state a smaller one does, so a certificate that rises
+    marks a wrong fixed point of the one-site flow (measured: all-to-all N = 30,
+    f_eff = 12, W = 5 at chi = 256 before the fix, 6.5e-3 from exact after chi = 128
+    had 2e-5). A rung whose Z_Q moved by more than the last error bar although its
+    certificate fell by less than half is not trusted either: the move says one of
+    the two is wrong, and only a clearly better certificate says which.
+    """
+    if rec["stop_reason"] != "converged":
+        return f"the rung stopped at {rec['stop_reason']} before Z_Q settled"
+    if rec["unphysical"] is not None:
+        return f"the rung ended on an unphysical state ({rec['unphysical']})"
+    if not accepted:
+        return None
+    last = accepted[-1]
+    floor = CERTIFICATE_FLOOR * accepted[0]["certificate"]
+    if rec["certificate"] > max(CERTIFICATE_SLACK * last["certificate"], floor):
+        return (f"its certificate {rec['certificate']:.3g} is worse than the previous rung's "
+                f"{last['certificate']:.3g}")
+    if len(accepted) >= 2 and rec["certificate"] > max(0.5 * last["certificate"], floor):
+        bar = zq_error(accepted)
+        move = abs(rec["ZQ"] - last["ZQ"])
+        if move > bar:
+            return (f"Z_Q moved by {move:.3g}, more than the previous error bar {bar:.3g}, "
+                    f"while its certificate fell only from {last['certificate']:.3g} to "
+                    f"{rec['certificate']:.3g}")
+    return None
+
+
+def _restart_for_verification(ctrl, settings):
+    """Send a rung that was not accepted back to two-site steps at a halved step ceiling."""
+    cap = min(float(settings.dt_max), ctrl.dt_cap or math.inf) / 2
+    ctrl.phase, ctrl.warm = "grow", True
+    ctrl.grow_steps, ctrl.grow_target = 0, settings.verify_grow_steps
+    ctrl.zq, ctrl.zq2, ctrl.relax_dt, ctrl.relax_t0 = [], [], [], None
+    ctrl.dt_cap = cap
+    ctrl.dt = min(settings.warm_dt, cap)
+    ctrl.change_prev = None
 
 
 def _engine_class(symmetry, chi):
@@ -417,20 +534,20 @@ def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol,
     if not records:
         raise ConvergenceError("method='mpo': no rung finished within the time budget; raise "
                                "time_budget or give max_bond")
-    last = records[-1]
+    accepted = _accepted(records)
+    last = accepted[-1] if accepted else records[-1]     # the rung whose state is returned
     errors = {}
     if stop == "exact_bond":
         # nothing truncated: the only error left is the evolution's
         errors["ZQ"] = last["drift"]
         errors["ZQ2"] = 2 * last["ZQ"] * last["drift"]
-    elif len(records) >= 2:
-        prev = records[-2]
-        errors["ZQ"] = ladder_error(records)
-        scale = errors["ZQ"] / max(abs(last["ZQ"] - prev["ZQ"]) + last["drift"], 1e-300)
-        errors["ZQ2"] = scale * abs(last["ZQ2"] - prev["ZQ2"]) + 2 * last["ZQ"] * last["drift"]
+    elif len(accepted) >= 2:
+        prev = accepted[-2]
+        errors["ZQ"] = zq_error(accepted)
+        errors["ZQ2"] = _zq2_error(accepted)
         errors["sz"] = np.abs(np.asarray(last["sz"]) - np.asarray(prev["sz"]))
-    rung_ok = last["stop_reason"] == "converged"
-    converged = rung_ok and stop in ("converged", "exact_bond", "single_rung")
+    converged = bool(accepted) and last["stop_reason"] == "converged" and \
+        stop in ("converged", "exact_bond", "single_rung")
     res = None
     residual_note = None
     if residual is True or (residual == "auto" and _residual_is_cheap(eng, mpo_dims, n, seconds)):
@@ -469,16 +586,32 @@ def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol,
         diagnostics["resumed_from"] = str(resume)
     if residual_note is not None:
         diagnostics["residual_note"] = residual_note
+    diagnostics["certificate"] = float(last["certificate"])
+    left_out = [r["max_bond"] for r in records if not r.get("certified", True)]
+    if left_out:
+        diagnostics["uncertified_rungs"] = left_out
     if not converged:
-        if not rung_ok:
+        if not accepted:
+            detail = (f"the rung at max_bond={last['max_bond']} was not certified: "
+                      f"{last.get('rejected_because') or last['stop_reason']}")
+        elif stop == "single_rung" or (last["stop_reason"] != "converged"):
             detail = (f"the rung at max_bond={last['max_bond']} stopped at {last['stop_reason']} "
                       "before Z_Q settled")
         else:
             detail = (f"the ladder stopped ({stop}) before two rungs agreed within zq_tol={zq_tol:g}"
-                      + (f"; last difference {errors['ZQ']:.2g}" if "ZQ" in errors else ""))
+                      + (f"; error bar {errors['ZQ']:.2g}" if "ZQ" in errors else ""))
+        if left_out:
+            detail += (f"; rungs {left_out} were not certified and are left out of the result "
+                       "and its error bar")
         diagnostics["warning"] = detail
         warnings.warn(f"method='mpo' did not converge: {detail}; diagnostics['converged'] is False",
                       ConvergenceWarning, stacklevel=3)
+    elif stop == "single_rung":
+        detail = (f"a single rung at max_bond={last['max_bond']}: Z_Q = {last['ZQ']:.6g} has no "
+                  f"bond-dimension error bar (certificate ||P2 L rho||/||rho|| = "
+                  f"{last['certificate']:.3g}); run the ladder (no max_bond) for one")
+        diagnostics["warning"] = detail
+        warnings.warn(f"method='mpo': {detail}", NoErrorBarWarning, stacklevel=3)
     mps_np = [np.asarray(to_numpy(A)) for A in mps]
     return SteadyState(system, moments, METHOD, diagnostics, errors=errors,
                        extras={"mps": mps_np, "state": to_quimb(mps_np)})
@@ -507,6 +640,46 @@ def ladder_error(records) -> float:
     if len(records) >= 3:
         d = max(d, math.sqrt(d * abs(records[-2]["ZQ"] - records[-3]["ZQ"])))
     return d + last["drift"]
+
+
+def _difference(records, key):
+    """``max(d_k, sqrt(d_k d_{k-1}))`` of ``key`` over the last rungs (``d_k`` with two)."""
+    d = abs(records[-1][key] - records[-2][key])
+    if len(records) >= 3:
+        d = max(d, math.sqrt(d * abs(records[-2][key] - records[-3][key])))
+    return d
+
+
+def _zq2_error(records) -> float:
+    """The ladder's error bar of the signed Z_Q^2 (difference rule plus its drift)."""
+    last = records[-1]
+    drift2 = last.get("drift_ZQ2", 2 * last["ZQ"] * last["drift"])
+    return _difference(records, "ZQ2") + drift2
+
+
+def zq_error(records) -> float:
+    r"""The error bar of the last rung's Z_Q, from Z_Q *and* from the signed Z_Q^2.
+
+    :func:`ladder_error` works on the clipped ``Z_Q = sqrt(max(Z_Q^2, 0))``: two rungs
+    that both clip to 0 agree exactly whatever their states (measured: a strong-exchange
+    chain whose rungs at chi = 8 and 16 both gave Z_Q = 0, error bar 0, against the exact
+    0.192). The signed Z_Q^2 is never clipped; with its ladder error ``e2`` (the same
+    difference rule, plus its drift) the Z_Q error is at least
+    ``e2 / (2 Z_Q + sqrt(e2))``: ``~ e2 / (2 Z_Q)`` (the propagated error, equal to the
+    Z_Q difference) where Z_Q is well above it, and ``sqrt(e2)`` at Z_Q = 0. The error
+    bar is the larger of the two.
+
+    Examples
+    --------
+    >>> rec = [{"ZQ": 0.0, "ZQ2": -0.01, "drift": 0.0, "drift_ZQ2": 0.0},
+    ...        {"ZQ": 0.0, "ZQ2": -0.03, "drift": 0.0, "drift_ZQ2": 0.0}]
+    >>> ladder_error(rec), round(zq_error(rec), 4)       # two clipped zeros
+    (0.0, 0.1414)
+    """
+    last = records[-1]
+    e2 = _zq2_error(records)
+    propagated = e2 / (2 * last["ZQ"] + math.sqrt(e2)) if e2 > 0 else 0.0
+    return max(ladder_error(records), propagated)
 
 
 class _OverBudget(Exception):

@@ -1,0 +1,213 @@
+"""Certified rungs of the MPO ladder (mpsync/solvers/mpo/ladder.py, issue 19).
+
+Every rung measures its distance from L rho = 0 with the two-site projected residual
+(``TDVP.projected_residual``), independently of the one-site flow that brought it to its
+fixed point. These tests check that the certificate tracks the true error against the
+exact solver, that a rung stopped at a wrong state is caught and repaired or left out,
+that a single rung says it has no error bar, and that the error bar is never built from
+clipped zeros.
+"""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import mpsync
+from mpsync import DipoleSystem
+from mpsync.errors import ConvergenceWarning, NoErrorBarWarning
+from mpsync.solvers.mpo import ladder, tdvp
+from mpsync.solvers.mpo.liouvillian import residual_norm
+from mpsync.solvers.mpo.prepare import build_mpo
+
+CHAIN8 = DipoleSystem.chain(8, 0.1, "magic", W=2.0)
+
+
+@pytest.fixture(scope="module")
+def exact8():
+    return mpsync.steady_state(CHAIN8, method="exact")
+
+
+@pytest.fixture(scope="module")
+def ladder8():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return mpsync.steady_state(CHAIN8, method="mpo", ladder=(4, 8, 16, 32), zq_tol=1e-7)
+
+
+def test_certificate_decreases_along_the_ladder_and_bounds_the_error(ladder8, exact8):
+    rungs = ladder8.diagnostics["ladder"]
+    assert [r["max_bond"] for r in rungs] == [4, 8, 16, 32]
+    assert all(r["certified"] for r in rungs)
+    certs = [r["certificate"] for r in rungs]
+    assert all(b < a for a, b in zip(certs, certs[1:])), certs
+    # the true error is a small multiple of the certificate (measured ratios <= 0.025 at
+    # N = 8 and <= 0.007 at N = 30, benchmarks/RESULTS.md); 0.1 leaves room, not slack
+    for r in rungs:
+        assert abs(r["ZQ"] - float(exact8.ZQ)) <= 0.1 * r["certificate"]
+    assert ladder8.diagnostics["certificate"] == pytest.approx(certs[-1])
+
+
+def test_certificate_is_a_projection_of_the_full_residual():
+    """eta_2^2 sums the two-site projections of L rho over N - 1 bonds, so
+    eta_2 <= sqrt(N - 1) ||L rho|| / ||rho||, and it vanishes at the exact steady state."""
+    system = DipoleSystem.chain(6, 0.1, "magic", W=2.0)
+    mpo, _ = build_mpo(system)
+    for chi in (4, 16):
+        with pytest.warns(NoErrorBarWarning):
+            ss = mpsync.steady_state(system, method="mpo", max_bond=chi)
+        mps = mpsync.solvers.mpo.from_quimb(ss.state)
+        eng = tdvp.TDVP(mpo, mps, max_bond=chi)
+        eta = eng.projected_residual()
+        full = residual_norm(mpo, mps)
+        assert 0 < eta <= np.sqrt(5) * full * (1 + 1e-8)
+        assert eta == pytest.approx(ss.diagnostics["certificate"], rel=1e-6)
+    # at the full bond 4^3 nothing is truncated: no warning, and the certificate vanishes
+    exact_bond = mpsync.steady_state(system, method="mpo", max_bond=64, rung_tol=1e-8)
+    assert exact_bond.diagnostics["stop_reason"] == "exact_bond"
+    eng = tdvp.TDVP(mpo, mpsync.solvers.mpo.from_quimb(exact_bond.state), max_bond=64)
+    assert eng.projected_residual() < 1e-4
+
+
+def _zero_padded(mps, chi):
+    """The MPS with every inner bond padded with zeros to ``chi`` (the same state)."""
+    out = []
+    for i, A in enumerate(mps):
+        Dl, d, Dr = A.shape
+        pl = Dl if i == 0 else max(Dl, chi)
+        pr = Dr if i == len(mps) - 1 else max(Dr, chi)
+        B = np.zeros((pl, d, pr), dtype=complex)
+        B[:Dl, :, :Dr] = A
+        out.append(B)
+    return out
+
+
+@pytest.fixture(scope="module")
+def wrong_state():
+    """A physical but wrong state: the chi = 8 steady state at a pump 4x too strong."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoErrorBarWarning)
+        ss = mpsync.steady_state(CHAIN8.replace(W=8.0), method="mpo", max_bond=8)
+    return mpsync.solvers.mpo.from_quimb(ss.state)
+
+
+def _sabotage_rung(monkeypatch, wrong_state, at_chi, times):
+    """Make the relax of the rung ``at_chi`` return "converged" at once, ``times`` times, on
+    a wrong state zero-padded to the new bond dimension (what a spurious fixed point of
+    the one-site flow after a bond expansion looks like to the ladder: settled, wrong)."""
+    real_relax = ladder.relax
+    left = {"n": times}
+
+    def sabotaged(eng, ctrl, settings, target, n, on_step=None):
+        if eng.max_bond == at_chi and left["n"] > 0:
+            left["n"] -= 1
+            eng.mps = tdvp.right_canonicalize(_zero_padded(wrong_state, at_chi))
+            eng.mps[0] = eng.mps[0] / np.linalg.norm(eng.mps[0])
+            eng._build_right_envs()
+            for _ in range(3):
+                ctrl.zq.append(0.1)
+                ctrl.zq2.append(0.01)
+                ctrl.relax_dt.append(settings.dt_max)
+            return "converged"
+        return real_relax(eng, ctrl, settings, target, n, on_step=on_step)
+
+    monkeypatch.setattr(ladder, "relax", sabotaged)
+
+
+def test_a_sabotaged_rung_is_caught_and_repaired(monkeypatch, exact8, wrong_state):
+    _sabotage_rung(monkeypatch, wrong_state, at_chi=16, times=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ss = mpsync.steady_state(CHAIN8, method="mpo", ladder=(4, 8, 16, 32), zq_tol=1e-7)
+    r16 = next(r for r in ss.diagnostics["ladder"] if r["max_bond"] == 16)
+    # caught by its certificate, then continued with two-site steps until it was certified
+    assert r16["verify_rounds"] >= 1 and r16["certified"]
+    assert abs(r16["ZQ"] - float(exact8.ZQ)) < 1e-3
+    assert abs(float(ss.ZQ) - float(exact8.ZQ)) <= ss.errors["ZQ"]
+
+
+def test_a_rung_that_stays_wrong_is_left_out(monkeypatch, exact8, wrong_state):
+    _sabotage_rung(monkeypatch, wrong_state, at_chi=16, times=10)
+    with pytest.warns(ConvergenceWarning, match="not certified"):
+        ss = mpsync.steady_state(CHAIN8, method="mpo", ladder=(4, 8, 16), zq_tol=1e-7)
+    d = ss.diagnostics
+    assert d["uncertified_rungs"] == [16] and not d["converged"]
+    r16 = next(r for r in d["ladder"] if r["max_bond"] == 16)
+    assert "certificate" in r16["rejected_because"] and r16["certificate"] > 3 * d["certificate"]
+    r8 = next(r for r in d["ladder"] if r["max_bond"] == 8)
+    # the result is the best certified rung, with the error bar of the certified rungs only
+    assert float(ss.ZQ) == pytest.approx(r8["ZQ"], abs=1e-12)
+    assert ss.errors["ZQ"] >= abs(r8["ZQ"] - d["ladder"][0]["ZQ"])
+    assert abs(float(ss.ZQ) - float(exact8.ZQ)) <= ss.errors["ZQ"]
+
+
+def test_single_rung_warns_that_it_has_no_error_bar():
+    system = DipoleSystem.chain(6, 0.1, "magic", W=2.0)
+    with pytest.warns(NoErrorBarWarning, match="no bond-dimension error bar"):
+        ss = mpsync.steady_state(system, method="mpo", max_bond=2)
+    assert ss.errors == {}
+    assert ss.diagnostics["certificate"] > 0.1     # far from L rho = 0, and it says so
+
+
+def test_single_rung_cli_prints_one_stderr_line(capsys):
+    from mpsync.cli import main
+
+    rc = main(["steady", "--model", "chain", "--n", "6", "--spacing", "0.1", "--theta", "magic",
+               "--W", "2", "--method", "mpo", "--max-bond", "2", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mpsync: warning:")
+    assert "no bond-dimension error bar" in lines[0]
+    assert json.loads(out)["diagnostics"]["certificate"] > 0.1
+
+
+def test_time_budget_stop_returns_the_best_certified_rung(monkeypatch, wrong_state):
+    _sabotage_rung(monkeypatch, wrong_state, at_chi=16, times=10)
+    # the chi = 32 rung is never started (predicted past the budget) and chi = 16 is left
+    # out: the result is chi = 8, the last certified rung
+    clock = {"t": 0.0}
+    real = ladder.time.perf_counter
+    monkeypatch.setattr(ladder.time, "perf_counter", lambda: real() + clock["t"])
+    real_measure = ladder._measure
+
+    def slow_measure(eng, ctrl, reason, chi, seconds, matvecs):
+        rec = real_measure(eng, ctrl, reason, chi, seconds, matvecs)
+        if chi == 16:
+            clock["t"] += 100.0       # as if the chi = 16 rung took 100 s
+            rec["seconds"] += 100.0
+        return rec
+
+    monkeypatch.setattr(ladder, "_measure", slow_measure)
+    with pytest.warns(ConvergenceWarning, match="time_budget"):
+        ss = mpsync.steady_state(CHAIN8, method="mpo", ladder=(4, 8, 16, 32), time_budget=150.0)
+    d = ss.diagnostics
+    assert d["stop_reason"] == "time_budget" and not d["converged"]
+    assert [r["max_bond"] for r in d["ladder"]] == [4, 8, 16]
+    assert float(ss.ZQ) == pytest.approx(d["ladder"][1]["ZQ"], abs=1e-12)
+
+
+def test_default_time_budget_is_declared():
+    from mpsync.solvers import declared_options
+
+    assert declared_options("mpo")["time_budget"] == ladder.DEFAULT_TIME_BUDGET == 600.0
+
+
+def test_clipped_zeros_never_make_a_zero_error_bar():
+    rec = [{"ZQ": 0.0, "ZQ2": -0.02, "drift": 0.0, "drift_ZQ2": 0.0},
+           {"ZQ": 0.0, "ZQ2": -0.01, "drift": 0.0, "drift_ZQ2": 0.0},
+           {"ZQ": 0.0, "ZQ2": -0.012, "drift": 0.0, "drift_ZQ2": 0.0}]
+    assert ladder.ladder_error(rec) == 0.0
+    assert ladder.zq_error(rec) > 0.04         # sqrt of the Z_Q^2 disagreement
+    # away from zero the two rules agree: no inflation of an honest error bar
+    rec = [{"ZQ": 0.2, "ZQ2": 0.04, "drift": 0.0, "drift_ZQ2": 0.0},
+           {"ZQ": 0.201, "ZQ2": 0.201 ** 2, "drift": 0.0, "drift_ZQ2": 0.0}]
+    assert ladder.zq_error(rec) == pytest.approx(ladder.ladder_error(rec), rel=1e-2)
+
+
+def test_unphysical_rung_is_never_converged(monkeypatch):
+    monkeypatch.setattr(ladder, "_unphysical", lambda m: "max |<sz>| = 4.58 > 1")
+    rec = {"stop_reason": "converged", "unphysical": "max |<sz>| = 4.58 > 1", "certificate": 0.1,
+           "ZQ": 0.0}
+    assert "unphysical" in ladder._judge(rec, [])
