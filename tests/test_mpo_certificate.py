@@ -211,3 +211,31 @@ def test_unphysical_rung_is_never_converged(monkeypatch):
     rec = {"stop_reason": "converged", "unphysical": "max |<sz>| = 4.58 > 1", "certificate": 0.1,
            "ZQ": 0.0}
     assert "unphysical" in ladder._judge(rec, [])
+
+
+def test_a_rung_whose_step_collapses_is_left_out_not_fatal(monkeypatch, exact8):
+    from mpsync.errors import ConvergenceError
+
+    real_relax = ladder.relax
+
+    def collapsing(eng, ctrl, settings, target, n, on_step=None):
+        if eng.max_bond == 16:
+            raise ConvergenceError("method='mpo': the TDVP step collapsed below 1e-6")
+        return real_relax(eng, ctrl, settings, target, n, on_step=on_step)
+
+    monkeypatch.setattr(ladder, "relax", collapsing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ss = mpsync.steady_state(CHAIN8, method="mpo", ladder=(4, 8, 16, 32), zq_tol=1e-7)
+    d = ss.diagnostics
+    r16 = next(r for r in d["ladder"] if r["max_bond"] == 16)
+    assert r16["stop_reason"] == "step_collapse" and not r16["certified"]
+    assert d["uncertified_rungs"] == [16]
+    # chi = 32 climbed from the certified chi = 8 state and is the result
+    assert d["ladder"][-1]["max_bond"] == 32 and d["ladder"][-1]["certified"]
+    assert abs(float(ss.ZQ) - float(exact8.ZQ)) <= ss.errors["ZQ"]
+    # the first rung has nothing to fall back on: its collapse is refused, as before
+    monkeypatch.setattr(ladder, "relax", lambda *a, **k: (_ for _ in ()).throw(
+        ConvergenceError("method='mpo': the TDVP step collapsed below 1e-6")))
+    with pytest.raises(ConvergenceError, match="collapsed"):
+        mpsync.steady_state(CHAIN8, method="mpo", ladder=(4, 8))
