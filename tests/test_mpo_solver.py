@@ -11,7 +11,7 @@ import scipy.sparse.linalg as spla
 import mpsync
 from mpsync import DipoleSystem
 from mpsync.channels import SM, SP, bra_superop, ket_superop, local_generator, pair_channel_coefficients
-from mpsync.errors import (ConvergenceWarning, InvalidOptionError, InvalidSystemError,
+from mpsync.errors import (ConvergenceError, ConvergenceWarning, InvalidOptionError, InvalidSystemError,
                            NotApplicableError, TooLargeError)
 from mpsync.solvers import exact
 from mpsync.solvers.mpo import tdvp
@@ -331,13 +331,36 @@ def test_ladder_stops_at_memory_limit_and_says_so(monkeypatch):
 
 def test_time_budget_keeps_the_last_finished_rung():
     system = _system(8, CASES[0])
+    full = mpsync.steady_state(system, method="mpo", ladder=(4, 8, 16, 32, 64), zq_tol=1e-9,
+                               time_budget=None)
+    first = full.diagnostics["ladder"][0]["seconds"]
+    # a budget that the first rung fits in and the second (predicted 8x) does not
     with pytest.warns(ConvergenceWarning, match="time_budget"):
         ss = mpsync.steady_state(system, method="mpo", ladder=(4, 8, 16, 32, 64), zq_tol=1e-9,
-                                 time_budget=1e-3)
+                                 time_budget=3 * first + 0.5)
     d = ss.diagnostics
     assert d["stop_reason"] == "time_budget" and not d["converged"]
-    assert len(d["ladder"]) == 1
-    assert abs(float(ss.ZQ) - d["ladder"][0]["ZQ"]) < 1e-12
+    assert 1 <= len(d["ladder"]) < len(full.diagnostics["ladder"])
+    assert abs(float(ss.ZQ) - d["ladder"][-1]["ZQ"]) < 1e-12
+    # a budget that not even the first rung fits in: a clear error at the budget, not a hang
+    with pytest.raises(ConvergenceError, match="not even the first rung"):
+        mpsync.steady_state(system, method="mpo", ladder=(4, 8), time_budget=1e-3)
+
+
+def test_deadline_stops_a_step_and_keeps_the_state():
+    from mpsync.solvers.mpo.relax import RelaxSettings, RunControl, relax
+
+    system = _system(6, CASES[0])
+    mpo, _ = mpsync.solvers.mpo.build_mpo(system)
+    eng = tdvp.TDVP(mpo, down_mps(6), max_bond=16)
+    eng.step(0.1)
+    saved = [a.copy() for a in eng.mps]
+    eng.deadline = 0.0                      # long past
+    with pytest.raises(tdvp.DeadlineReached):
+        relax(eng, RunControl(), RelaxSettings(), 16, 6)
+    assert all(np.array_equal(a, b) for a, b in zip(eng.mps, saved))
+    eng.deadline = None
+    eng.step(0.1)                           # the environments were rebuilt: it goes on
 
 
 def test_bad_options_are_refused_before_work():

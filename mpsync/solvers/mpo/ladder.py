@@ -48,7 +48,7 @@ from .prepare import (build_mpo, check_chain, check_fits, full_bond, initial_mps
 from .relax import RelaxSettings, RunControl, relax, remaining_drift, zq_of
 from .state import to_quimb
 from . import u1
-from .tdvp import TDVP, antihermitian_norm, expand_basis, residual_norm, trace_normalized
+from .tdvp import TDVP, DeadlineReached, antihermitian_norm, expand_basis, residual_norm, trace_normalized
 
 __all__ = ["steady_state", "DEFAULT_LADDER", "DEFAULT_TIME_BUDGET", "ladder_error", "zq_error"]
 
@@ -257,6 +257,11 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
     retries = 0
     while True:
         eng, records, ctrl, stop, secs = _climb(resume=resume, **cfg)
+        if not records:
+            raise ConvergenceError(
+                f"method='mpo': not even the first rung (max_bond={rungs[0]}) finished within "
+                f"time_budget={time_budget:g} s; raise time_budget (None: no bound), or try "
+                "another method: 'exact' (N <= 12), 'permutational' (all-to-all), 'cumulant'")
         mps = trace_normalized(eng.state())
         moments = moments_of(mps)
         why = _unphysical(moments)
@@ -354,6 +359,8 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
             ctrl = RunControl(warm=True, dt=min(settings.warm_dt, settings.dt_max))
         target = min(chi, full_bond(n))
         rung_start = seconds()
+        # the budget binds inside a step as well (a single explicit rung is bounded too)
+        deadline = None if time_budget is None else t_start + time_budget - before
         mv0 = eng.matvecs
         bar = None
         if progress:
@@ -372,7 +379,8 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
                 raise _OverBudget
 
         try:
-            reason = _relax_rung(eng, ctrl, settings, target, n, on_step, can_fail=bool(records))
+            reason = _relax_rung(eng, ctrl, settings, target, n, on_step, can_fail=bool(records),
+                                 deadline=deadline)
         finally:
             if bar is not None:
                 bar.close()
@@ -384,6 +392,7 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
                 prev_eng.matvecs, prev_eng.truncation = eng.matvecs, eng.truncation
                 eng = prev_eng
                 eng.mps = prev_mps
+                eng._build_right_envs()
             stop = "time_budget"
             break
         rec = _measure(eng, ctrl, reason, chi, seconds() - rung_start, eng.matvecs - mv0)
@@ -395,7 +404,8 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
             # basis, unlike the one-site flow) at a halved step ceiling, then relax again
             rounds += 1
             _restart_for_verification(ctrl, settings)
-            reason = _relax_rung(eng, ctrl, settings, target, n, on_step, can_fail=True)
+            reason = _relax_rung(eng, ctrl, settings, target, n, on_step, can_fail=True,
+                                 deadline=deadline)
             rec = _measure(eng, ctrl, reason, chi, seconds() - rung_start, eng.matvecs - mv0)
             verdict = _judge(rec, _accepted(records))
         rec["verify_rounds"] = rounds
@@ -518,21 +528,29 @@ def _restart_for_verification(ctrl, settings):
     ctrl.change_prev = None
 
 
-def _relax_rung(eng, ctrl, settings, target, n, on_step, can_fail):
+def _relax_rung(eng, ctrl, settings, target, n, on_step, can_fail, deadline=None):
     """:func:`.relax.relax`, with the time budget and a collapsed step as stop reasons.
+
+    ``deadline`` (a ``time.perf_counter()`` value) is checked inside the steps too
+    (:attr:`.tdvp.TDVP.deadline`): a stiff step can take minutes of Krylov sub-steps
+    (all-to-all N = 60, f_eff = W = 15: the chi = 16 rung ran 9 min past a 240 s budget
+    when the budget was checked between steps only).
 
     A rung whose step collapsed (every step made the state unphysical: strong exchange,
     spacing 0.03 lambda, at chi = 16) is a rung that failed, not a run that failed, once
     an earlier rung has finished (``can_fail``): it is left out like any uncertified rung.
     """
+    eng.deadline = deadline
     try:
         return relax(eng, ctrl, settings, target, n, on_step=on_step)
-    except _OverBudget:
+    except (_OverBudget, DeadlineReached):
         return "time_budget"
     except ConvergenceError:
         if not can_fail:
             raise
         return "step_collapse"
+    finally:
+        eng.deadline = None
 
 
 def _engine_class(symmetry, chi):

@@ -39,7 +39,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from ...errors import ConvergenceError
-from .tdvp import distance, trace_normalized, zq2_sum
+from .tdvp import DeadlineReached, distance, trace_normalized, zq2_sum
 
 __all__ = ["RunControl", "RelaxSettings", "relax", "remaining_drift", "settled", "zq_of"]
 
@@ -187,10 +187,16 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
         cap = min(float(s.dt_max), ctrl.dt_cap or math.inf)
         h = min(ctrl.dt, cap, s.t_max - ctrl.t)
         before = list(engine.mps)          # tensors are never modified in place
-        if ctrl.phase == "grow":
-            engine.step(h)
-        else:
-            engine.step1(h)
+        try:
+            if ctrl.phase == "grow":
+                engine.step(h)
+            else:
+                engine.step1(h)
+        except DeadlineReached:
+            # stopped mid-step: put back the last accepted state (and its environments)
+            engine.mps = before
+            engine._build_right_envs()
+            raise
         after = engine.state()
         zq2, zq, mean_sz = zq_of(after, n, with_sz=True)
         change = (distance(trace_normalized(after), trace_normalized(current)) / h

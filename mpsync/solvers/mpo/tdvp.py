@@ -53,6 +53,7 @@ MPS tensor ``A[a]``: shape ``(Dl, 4, Dr)``. MPO tensor ``M[a]``: shape
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import scipy.linalg
@@ -67,6 +68,7 @@ from .vectorized import covector, hermitian_conjugate, normalize_trace as trace_
 
 __all__ = [
     "TDVP",
+    "DeadlineReached",
     "expm_krylov",
     "right_canonicalize",
     "trace",
@@ -302,6 +304,10 @@ def _split(theta, max_bond, cutoff, absorb):
 
 
 # ---------------------------------------------------------------------- the engine
+class DeadlineReached(Exception):
+    """A step was stopped because the engine's ``deadline`` passed."""
+
+
 class TDVP:
     r"""Two-site TDVP integrator of ``d|psi>>/dt = L |psi>>`` for an MPO ``L``.
 
@@ -330,6 +336,9 @@ class TDVP:
         The state (2-norm 1, centre at site 0 between steps).
     matvecs : int
         Effective-generator applications so far.
+    deadline : float or None
+        A ``time.perf_counter()`` value after which a step raises :class:`DeadlineReached`
+        (mid-step: the tensors are then inconsistent, and the caller restores a saved state).
     truncation : float
         Discarded weight summed over all SVDs so far.
 
@@ -358,6 +367,7 @@ class TDVP:
         self.krylov_dim = int(krylov_dim)
         self.matvecs = 0
         self.truncation = 0.0
+        self.deadline = None
         A = [do("astype", x, "complex128") if "complex" not in str(x.dtype) else x for x in mps]
         if not canonical:
             A = right_canonicalize(A)
@@ -390,11 +400,20 @@ class TDVP:
     def _split(self, theta, absorb):
         return _split(theta, self.max_bond, self.cutoff, absorb)
 
-    def _exp(self, apply, x, t):
+    def _counted(self, apply):
+        """``apply`` counting its calls in :attr:`matvecs` and checking :attr:`deadline`
+        (a ``time.perf_counter()`` value) every 16 calls: one stiff step can take minutes
+        of Krylov sub-steps, so a time budget checked between steps would overrun."""
         def mv(y):
             self.matvecs += 1
+            if self.deadline is not None and self.matvecs % 16 == 0 \
+                    and time.perf_counter() > self.deadline:
+                raise DeadlineReached(f"deadline passed after {self.matvecs} matvecs")
             return apply(y)
-        return expm_krylov(mv, x, t, tol=self.krylov_tol, m_max=self.krylov_dim)
+        return mv
+
+    def _exp(self, apply, x, t):
+        return expm_krylov(self._counted(apply), x, t, tol=self.krylov_tol, m_max=self.krylov_dim)
 
     @property
     def bond_dims(self) -> list:

@@ -309,11 +309,8 @@ class BlockTDVP(TDVP):
         return _edge_env((False, True, True) if side == "left" else (True, False, False))
 
     def _exp(self, apply, x, t):
-        def mv(y):
-            self.matvecs += 1
-            return apply(y)
         physical = {2: (), 3: (1,), 4: (1, 2)}[x.ndim]     # bond, one-site, two-site blocks
-        return expm_blocks(mv, x, t, tol=self.krylov_tol, m_max=self.krylov_dim, physical=physical)
+        return expm_blocks(self._counted(apply), x, t, tol=self.krylov_tol, m_max=self.krylov_dim, physical=physical)
 
     def _split(self, theta, absorb):
         Dl, d1, d2, Dr = theta.shape
