@@ -239,3 +239,20 @@ def test_a_rung_whose_step_collapses_is_left_out_not_fatal(monkeypatch, exact8):
         ConvergenceError("method='mpo': the TDVP step collapsed below 1e-6")))
     with pytest.raises(ConvergenceError, match="collapsed"):
         mpsync.steady_state(CHAIN8, method="mpo", ladder=(4, 8))
+
+
+@pytest.mark.slow
+def test_all_to_all_n30_default_options_match_permutational():
+    """The case of issue 19 (about 2 min): default options, certified rungs, within 1e-3."""
+    system = DipoleSystem.all_to_all(30, f_eff=12.0, W=5.0)
+    exact = float(mpsync.steady_state(system, method="permutational").ZQ)
+    ss = mpsync.steady_state(system, method="mpo")
+    d = ss.diagnostics
+    assert d["converged"] and d["seconds"] < 600
+    assert abs(float(ss.ZQ) - exact) < 1e-3
+    assert abs(float(ss.ZQ) - exact) <= ss.errors["ZQ"]
+    certified = [r for r in d["ladder"] if r["certified"]]
+    for k in range(2, len(certified)):
+        # no certified rung ends further from exact than its predecessor's error bar allows
+        bar = ladder.zq_error(certified[:k])
+        assert abs(certified[k]["ZQ"] - exact) <= abs(certified[k - 1]["ZQ"] - exact) + bar
