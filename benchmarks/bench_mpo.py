@@ -12,7 +12,7 @@ Magic-angle chain, spacing 0.1 lambda, W = 2 Gamma unless given. BLAS threads ar
 through the environment *before* numpy and scipy load (``threadpoolctl`` after the import
 would miss scipy's own OpenBLAS, and two busy-waiting BLAS pools on a 2-core machine made
 earlier MPO timings 5-20x slower), and checked with threadpoolctl. Prints one markdown row
-per rung (bond dimension, seconds, steps, matvecs, Z_Q, drift) and the result line: Z_Q,
+per rung (bond dimension, seconds, steps, matvecs, Z_Q, drift, certificate, certified) and the result line: Z_Q,
 its error bar ``errors["ZQ"]`` and, with a reference, the true error.
 """
 
@@ -85,11 +85,13 @@ def main(argv=None):
     d = ss.diagnostics
     print(f"\n{label}; BLAS pools {pools}; backend {args.like}; symmetry {d.get('symmetry')}; "
           f"commit {commit}; MPO bond {max(d['mpo_bond_dims'])}\n")
-    print("| rung max_bond | s | steps | matvecs | Z_Q | drift | stop |")
-    print("|---|---|---|---|---|---|---|")
+    print("| rung max_bond | s | steps | matvecs | Z_Q | drift | certificate | certified | stop |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in d["ladder"]:
         print(f"| {r['max_bond']} | {r['seconds']:.1f} | {r['steps']} | {r['matvecs']} | "
-              f"{r['ZQ']:.6f} | {r['drift']:.1e} | {r['stop_reason']} |")
+              f"{r['ZQ']:.6f} | {r['drift']:.1e} | {r.get('certificate', float('nan')):.1e} | "
+              f"{'yes' if r.get('certified', True) else 'no: ' + str(r.get('rejected_because'))} | "
+              f"{r['stop_reason']} |")
     err = ss.errors.get("ZQ")
     line = (f"\nresult: Z_Q = {ss.ZQ:.6f} +- {err:.1e}" if err is not None else
             f"\nresult: Z_Q = {ss.ZQ:.6f} (single rung, no error bar)")
