@@ -8,24 +8,30 @@ by default the solver climbs a ladder ``chi = 8, 16, 32, 64, ...``:
 1. the first rung starts from the product state ``initial`` and is brought to its
    fixed point by TDVP (:func:`.relax.relax`: two-site steps while the bonds grow,
    then one-site steps);
-2. every further rung starts from the previous rung's state (never again from the
-   product state), lets two-site steps fill the doubled bond dimension and relaxes;
-3. the climb stops when the last two rungs agree: the error estimate
-   :func:`ladder_error`, ``|Z_Q(chi_k) - Z_Q(chi_{k-1})|`` (or its geometric mean with
-   the previous difference, when larger) plus ``drift_k`` (the change of Z_Q still
-   expected in time at that rung, :func:`.relax.remaining_drift`), is below
-   ``zq_tol``, from the
-   third rung on (when the ladder has three): a warm rung can stay close to the
-   state it started from, so an agreement with the first, cold rung is not trusted
-   (measured: all-to-all N = 30, f_eff = 8, W = 4, where chi = 8 and 16 agreed to
-   6e-6 and were both 3e-3 off).
+2. every further rung starts from the last certified rung's state (never again from
+   the product state), lets two-site steps fill the doubled bond dimension and relaxes;
+3. every finished rung is **certified** against ``L rho = 0`` (:func:`_judge`): its
+   flow settled, its moments are physical, and its certificate, the two-site projected
+   residual ``||P_2 L rho|| / ||rho||`` (:meth:`.tdvp.TDVP.projected_residual`, which
+   does not rely on the one-site projection whose fixed points the rung found), is no
+   worse than the last certified rung's. A rung that fails is continued with two-site
+   steps; if it still fails it is left out of the result and of the error bar;
+4. the climb stops when the certified rungs agree: the error estimate :func:`zq_error`
+   (:func:`ladder_error`, ``|Z_Q(chi_k) - Z_Q(chi_{k-1})|`` or its geometric mean with
+   the previous difference, when larger, plus ``drift_k``, the change of Z_Q still
+   expected in time at that rung, :func:`.relax.remaining_drift`; and the same rule on
+   the unclipped signed Z_Q^2) is below ``zq_tol``, from the third rung on (when the
+   ladder has three): a warm rung can stay close to the state it started from, so an
+   agreement with the first, cold rung is not trusted (measured: all-to-all N = 30,
+   f_eff = 8, W = 4, where chi = 8 and 16 agreed to 6e-6 and were both 3e-3 off).
 
-The result is the last rung's state; ``errors["ZQ"]`` is that estimate of the error
-of the returned Z_Q from the truncation of the bond dimension (checked against the
-exact solvers in the tests: it covers the true error at N = 8 and 12 and for
-all-to-all chains up to N = 60). The ladder ends
+The result is the last certified rung's state; ``errors["ZQ"]`` is that estimate of
+the error of the returned Z_Q from the truncation of the bond dimension (checked
+against the exact solvers in the tests and in ``benchmarks/RESULTS.md``: it covers the
+true error at N = 8 and 12 and for all-to-all chains up to N = 60). The ladder ends
 without agreement when the next rung would not fit in memory (the estimate of
-:func:`.prepare.estimate_memory`), when it would exceed ``time_budget``, or at the
+:func:`.prepare.estimate_memory`), when it would exceed ``time_budget`` (default
+:data:`DEFAULT_TIME_BUDGET`, checked before each rung and inside its steps), or at the
 top of the ladder: then ``diagnostics["converged"]`` is False with the reason, and a
 :class:`~mpsync.errors.ConvergenceWarning` is emitted.
 """
@@ -186,10 +192,13 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
         (index convention in :mod:`.state`). ``errors["ZQ"]`` (and ``"ZQ2"``, ``"sz"``:
         differences between the last two rungs plus the drift) with the ladder.
         ``diagnostics``: ``converged``, ``stop_reason``, ``ladder`` (per rung:
-        ``max_bond``, ``ZQ``, ``ZQ2``, ``drift``, ``seconds``, ``steps``, ``time``,
+        ``max_bond``, ``ZQ``, ``ZQ2``, ``drift``, ``drift_ZQ2``, ``certificate``
+        (``||P_2 L rho|| / ||rho||``), ``certified``, ``verify_rounds``,
+        ``rejected_because``, ``unphysical``, ``seconds``, ``steps``, ``time``,
         ``stop_reason``, ``bond``, ``matvecs``, ``rejected_steps``: steps undone for going
         unphysical; ``charge_leak``: see :class:`.u1.BlockTDVP`), ``max_bond``, ``bond_dims``,
-        ``mpo_bond_dims``, ``residual`` (or None), ``truncation``, ``antihermitian``,
+        ``mpo_bond_dims``, ``certificate`` (the returned rung's), ``uncertified_rungs``
+        (when some were left out), ``residual`` (or None), ``truncation``, ``antihermitian``,
         ``matvecs``, ``seconds``, ``history`` (last rung: t, dt, Z_Q^2, bond, phase,
         state change rate).
 
