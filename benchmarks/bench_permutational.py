@@ -149,12 +149,12 @@ def main():
         # dynamics at N = 70
         res = perm_r[70]
         taus = np.linspace(0, 1, 41)
-        tj, _ = best_of(lambda: P.two_time(res, taus, kind="J"), 1)
-        tp, pair = best_of(lambda: P.two_time(res, taus, kind="pair"), 1)
+        tj, _ = best_of(lambda: P.two_time(res.system, taus, [], res), 1)
+        tp, pair = best_of(lambda: P.two_time(res.system, taus, [(0, 1)], res), 1)
         tq, _ = best_of(lambda: P.unconditional_qfi(res), 3)
         print()
         print(f"N = 70 extras: <J+(tau)J-> on 41 delays {tj:.3f} s; Z_ab(tau) on 41 delays {tp:.3f} s "
-              f"(fitted gamma = {pair.rate:.4f}); unconditional QFI {tq * 1e3:.2f} ms")
+              f"(fitted gamma = {pair.fits['gamma'][0]:.4f}); unconditional QFI {tq * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":

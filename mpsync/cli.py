@@ -5,6 +5,7 @@ Sub-commands::
     mpsync demo [--quick] [--out DIR]
     mpsync steady --model chain --n 6 --spacing 0.1 --theta magic --W 2 --method exact --json
     mpsync evolve --model chain --n 6 --spacing 0.1 --W 2 --t-max 10 --steps 50 --json
+    mpsync two-time --model chain --n 6 --spacing 0.1 --W 2 --tau-max 10 --pairs 3 --json
     mpsync sweep examples/sweep_spec.toml [--scheduler tcp://host:port] [--out results.nc]
     mpsync figure NAME [--quick] [--out DIR]
     mpsync validate [--quick] [--out validation/agreement.md]
@@ -191,6 +192,21 @@ def build_parser():
             p.add_argument("--initial", default="down",
                            help="initial product state: down, up or x (default: down)")
 
+    p = sub.add_parser("two-time", help="steady-state two-time functions Z_ab(tau), <J+(tau) J-(0)>, "
+                                         "fits and the emission spectrum")
+    _add_system_args(p)
+    _add_solver_args(p, evolve=True)
+    p.add_argument("--tau-max", type=_positive, required=True,
+                   help="largest delay tau, units of 1/Gamma (required)")
+    p.add_argument("--steps", type=_positive_int, default=200,
+                   help="number of delay intervals; outputs at steps + 1 delays from 0 (default: 200)")
+    p.add_argument("--pairs", default="central",
+                   help="'central' (dipole N//2 against every other), a site b (every (a, b)), "
+                        "a list like 0-1,2-5, or 'none' (<J+(tau) J-(0)> only) (default: central)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
+    p.add_argument("--save", help="save the full arrays to this .npz file, checked writable before "
+                                  "the run (default: none)")
+
     p = sub.add_parser("sweep", help="parameter sweep from a TOML spec")
     p.add_argument("spec", help="TOML file, e.g. examples/sweep_spec.toml")
     p.add_argument("--scheduler", help="Dask scheduler address tcp://host:port (default: local processes)")
@@ -273,6 +289,9 @@ def _parse_opt(item):
         return key, value
 
 
+_COMMANDS = {"steady_state": "steady", "evolve": "evolve", "two_time": "two-time"}
+
+
 def solver_options(args, entry: str = "steady_state") -> dict:
     """The solver options given on the command line that ``args.method`` declares for ``entry``.
 
@@ -295,7 +314,7 @@ def solver_options(args, entry: str = "steady_state") -> dict:
         if not accepts_option(method, key, entry):
             takes = ", ".join(sorted(declared_options(method, entry))) or "(none)"
             raise InvalidOptionError(f"{_FLAG_OPTIONS[key]} is not an option of --method {method} "
-                                     f"({'mpsync ' + ('steady' if entry == 'steady_state' else 'evolve')}); "
+                                     f"(mpsync {_COMMANDS[entry]}); "
                                      f"its options are: {takes}")
         opts[key] = value
     if args.seed is not None:
@@ -308,6 +327,28 @@ def solver_options(args, entry: str = "steady_state") -> dict:
         key, value = _parse_opt(item)
         opts[key] = value
     return opts
+
+
+def pairs_from_args(text):
+    """``--pairs``: None (central), an int site, [] (none) or a list of (a, b)."""
+    from .errors import InvalidSiteError
+
+    t = str(text).strip().lower()
+    if t == "central":
+        return None
+    if t == "none":
+        return []
+    try:
+        if "-" not in t and "," not in t:
+            return int(t)
+        out = []
+        for item in t.split(","):
+            a, b = item.split("-")
+            out.append((int(a), int(b)))
+        return out
+    except ValueError:
+        raise InvalidSiteError(f"--pairs expects 'central', a site index, a list like 0-1,2-5 or "
+                               f"'none', got {text!r}") from None
 
 
 def _check_paths(args):
@@ -347,6 +388,47 @@ def _report_warnings(caught):
             continue
         seen.add(line)
         print(f"mpsync: warning: {line}", file=sys.stderr)
+
+
+def _print_two_time(result):
+    print(f"method           {result.method}")
+    print(f"N                {result.n}")
+    print(f"delays           {result.taus.size} from 0 to {result.taus[-1]:g} / Gamma")
+    if result.J is not None:
+        g, ge = result.linewidth
+        sp = result.spectrum()
+        peak = float(sp.omega[int(np.argmax(sp.S))])
+        print(f"<J+(tau)J-(0)>   at 0: {result.J[0].real:.6g}; linewidth gamma = {g:.4g} +- {ge:.2g} Gamma; "
+              f"spectrum peak at omega = {peak:.3g} Gamma (resolution {sp.resolution:.3g}, "
+              f"window {sp.window})")
+    if len(result.pairs):
+        fit = result.fits
+        print(f"{'a':>4} {'b':>4} {'Z_ab(0)':>11} {'nu':>10} {'+-':>8} {'gamma':>10} {'+-':>8}")
+        for p, (a, b) in enumerate(result.pairs):
+            print(f"{a:4d} {b:4d} {result.Z[p, 0].real:11.5g} {fit['nu'][p]:10.4g} {fit['nu_err'][p]:8.2g} "
+                  f"{fit['gamma'][p]:10.4g} {fit['gamma_err'][p]:8.2g}")
+    print(f"seconds          {result.diagnostics.get('seconds', float('nan')):.3g}")
+
+
+def _two_time(args):
+    import mpsync
+
+    system = system_from_args(args)
+    opts = solver_options(args, "two_time")
+    pairs = pairs_from_args(args.pairs)
+    _check_paths(args)
+    taus = np.linspace(0.0, args.tau_max, args.steps + 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = mpsync.two_time(system, taus, method=args.method, pairs=pairs, **opts)
+    _report_warnings(caught)
+    if args.save:
+        result.save(args.save)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        _print_two_time(result)
+    return 0
 
 
 def _solve(args):
@@ -401,6 +483,8 @@ def _run(args):
         return 0
     if args.command in ("steady", "evolve"):
         return _solve(args)
+    if args.command == "two-time":
+        return _two_time(args)
     if args.command == "sweep":
         from .sweeps import run_spec_file
 

@@ -414,22 +414,39 @@ def fit_decay(tau, values):
     return float(popt[0]), float(popt[1])
 
 
-def fit_damped_cosine(tau, values):
+def fit_damped_cosine(tau, values, with_errors: bool = False):
     """Fit A cos(nu tau) exp(-gamma tau) to Re(values); returns (A, nu, gamma).
 
     The initial nu comes from the dominant frequency of the complex signal.
+
+    Parameters
+    ----------
+    tau : (T,) array
+        Delays (1/Gamma).
+    values : (T,) array
+    with_errors : bool
+        Also return the standard errors (dA, dnu, dgamma) of the least-squares fit
+        (square roots of the diagonal of its covariance, scaled by the residual
+        variance); NaN when the fit fell back to its starting point.
     """
     tau = np.asarray(tau, float)
     v = np.asarray(values)
     y = np.real(v)
     dt = tau[1] - tau[0]
-    spec = np.abs(np.fft.fft(v - 0 * v.mean(), n=8 * len(v)))
+    spec = np.abs(np.fft.fft(v, n=8 * len(v)))
     freqs = np.fft.fftfreq(8 * len(v), d=dt) * 2 * np.pi
     nu0 = abs(freqs[np.argmax(spec)])
     a0, g0 = fit_decay(tau, np.abs(v))
     model = lambda t, a, nu, g: a * np.cos(nu * t) * np.exp(-g * t)  # noqa: E731
+    errors = (np.nan, np.nan, np.nan)
     try:
-        popt, _ = optimize.curve_fit(model, tau, y, p0=(y[0] if y[0] != 0 else a0, nu0, g0), maxfev=20000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optimize.OptimizeWarning)
+            popt, pcov = optimize.curve_fit(model, tau, y, p0=(y[0] if y[0] != 0 else a0, nu0, g0),
+                                            maxfev=20000)
+        if np.all(np.isfinite(pcov)):
+            errors = tuple(float(e) for e in np.sqrt(np.clip(np.diag(pcov), 0.0, None)))
     except RuntimeError:
         popt = (a0, nu0, g0)
-    return float(popt[0]), float(abs(popt[1])), float(popt[2])
+    fit = (float(popt[0]), float(abs(popt[1])), float(popt[2]))
+    return (*fit, errors) if with_errors else fit

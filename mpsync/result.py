@@ -15,7 +15,7 @@ import numpy as np
 
 from . import observables as obs
 
-__all__ = ["Moments", "SteadyState", "TimeSeries"]
+__all__ = ["Moments", "SteadyState", "TimeSeries", "TwoTimeResult", "Spectrum"]
 
 
 @dataclass
@@ -325,68 +325,327 @@ class TimeSeries(_Observables):
         return cls(system, data["times"], moments, method, diagnostics, errors)
 
 
+@dataclass
+class Spectrum:
+    """An emission spectrum and how it was computed (:meth:`TwoTimeResult.spectrum`).
+
+    Attributes
+    ----------
+    omega : ndarray
+        Frequencies (units of Gamma) relative to the frame of H (docs/physics.md#two-time):
+        a dipole of detuning delta emits at omega = delta.
+    S : ndarray
+        S(omega) = (1/pi) Re int_0^tau_max dtau w(tau) exp(-i omega tau) <J+(tau) J-(0)>,
+        so that int S domega = <J+ J-> when the window is 1 and the signal has decayed.
+    window : str
+        ``"none"`` or ``"hann"`` (w(tau) = cos^2(pi tau / (2 tau_max))).
+    resolution : float
+        2 pi / tau_max: lines closer than this are not resolved.
+    error : ndarray or None
+        The same transform of the error bar of <J+(tau) J-(0)> (absolute values), where the
+        method gives one.
+    """
+
+    omega: np.ndarray
+    S: np.ndarray
+    window: str
+    resolution: float
+    error: Optional[np.ndarray] = None
+
+
+class TwoTimeResult:
+    """Steady-state two-time functions, as produced by every method's ``two_time``.
+
+    By the quantum regression theorem (docs/physics.md#two-time), for each requested pair
+    (a, b)::
+
+        G_ab(tau) = <s+_a(tau) s-_b(0)> = Tr[s+_a exp(L tau)(s-_b rho_ss)]
+        Z_ab(tau) = <(s+_a(tau) + s+_b(tau))(s-_a + s-_b)> = G_aa + G_ab + G_ba + G_bb
+
+    and, where the method gives it, the collective J(tau) = <J+(tau) J-(0)>.
+
+    Attributes
+    ----------
+    system : DipoleSystem
+    method : str
+    taus : (T,) ndarray
+        Delays (units of 1/Gamma).
+    pairs : (P, 2) int ndarray
+        The pairs (a, b).
+    G, G_reverse : (P, T) complex ndarrays
+        G_ab(tau) and G_ba(tau) of each pair.
+    Z : (P, T) complex ndarray
+        Z_ab(tau).
+    J : (T,) complex ndarray or None
+        <J+(tau) J-(0)>.
+    errors : dict
+        Error bars where the method is approximate (``"Z"``: (P, T), ``"J"``: (T,)); empty
+        for the exact methods.
+    diagnostics : dict
+        ``seconds`` and what the method reports.
+    """
+
+    def __init__(self, system, method, taus, pairs, G, G_reverse, Z, J=None, errors=None,
+                 diagnostics=None):
+        self.system = system
+        self.method = method
+        self.taus = np.asarray(taus, float)
+        self.pairs = np.asarray(pairs, int).reshape(-1, 2)
+        self.G = np.asarray(G, complex).reshape(len(self.pairs), self.taus.size)
+        self.G_reverse = np.asarray(G_reverse, complex).reshape(self.G.shape)
+        self.Z = np.asarray(Z, complex).reshape(self.G.shape)
+        self.J = None if J is None else np.asarray(J, complex)
+        self.errors = dict(errors or {})
+        self.diagnostics = dict(diagnostics or {})
+        self._fits = None
+
+    def __repr__(self):
+        return (f"TwoTimeResult(method={self.method!r}, N={self.n}, pairs={len(self.pairs)}, "
+                f"T={self.taus.size}, tau_max={self.taus[-1]:g}, J={'yes' if self.J is not None else 'no'})")
+
+    @property
+    def n(self) -> int:
+        return self.system.n if self.system is not None else int(self.diagnostics.get("N", 0))
+
+    def pair(self, a: int, b: int) -> np.ndarray:
+        """Z_ab(tau) of the pair (a, b) (or (b, a): Z is symmetric in its sites)."""
+        from .errors import InvalidSiteError
+
+        hit = np.flatnonzero(((self.pairs[:, 0] == a) & (self.pairs[:, 1] == b))
+                             | ((self.pairs[:, 0] == b) & (self.pairs[:, 1] == a)))
+        if hit.size == 0:
+            raise InvalidSiteError(f"the pair ({a}, {b}) was not computed; pairs are "
+                                   f"{[tuple(map(int, p)) for p in self.pairs[:6]]}"
+                                   f"{' ...' if len(self.pairs) > 6 else ''}")
+        return self.Z[hit[0]]
+
+    # ---------------------------------------------------------------- fits
+    @property
+    def fits(self) -> dict:
+        """Fit of A cos(nu tau) exp(-gamma tau) to Re Z_ab(tau) for each pair
+        (:func:`mpsync.observables.fit_damped_cosine`): arrays ``A``, ``nu``, ``gamma``
+        (units of Gamma) and their standard errors ``A_err``, ``nu_err``, ``gamma_err``,
+        shape (P,); NaN where fewer than 4 delays are given."""
+        if self._fits is None:
+            keys = ("A", "nu", "gamma")
+            out = {k: np.full(len(self.pairs), np.nan) for k in keys}
+            out.update({f"{k}_err": np.full(len(self.pairs), np.nan) for k in keys})
+            if self.taus.size >= 4:
+                for p, z in enumerate(self.Z):
+                    *fit, err = obs.fit_damped_cosine(self.taus, z, with_errors=True)
+                    for k, v, e in zip(keys, fit, err):
+                        out[k][p], out[f"{k}_err"][p] = v, e
+            self._fits = out
+        return self._fits
+
+    @property
+    def linewidth(self) -> tuple:
+        """(gamma, its standard error) of <J+(tau) J-(0)>: the fit of A cos(nu tau)
+        exp(-gamma tau) to its real part (units of Gamma; the FWHM of the line is 2 gamma)."""
+        if self.J is None or self.taus.size < 4:
+            return float("nan"), float("nan")
+        _, _, gamma, err = obs.fit_damped_cosine(self.taus, self.J, with_errors=True)
+        return gamma, err[2]
+
+    # ---------------------------------------------------------------- spectrum
+    def spectrum(self, omega=None, window: str = "auto") -> Spectrum:
+        """Emission spectrum S(omega), the Fourier transform of <J+(tau) J-(0)>.
+
+        S(omega) = (1/pi) Re int_0^tau_max dtau w(tau) exp(-i omega tau) J(tau), by the
+        trapezoidal rule on the delays (which must start at 0).
+
+        Parameters
+        ----------
+        omega : array_like, optional
+            Frequencies (Gamma). Default: 1001 points within the Nyquist range
+            +-pi/dtau (dtau the median spacing), at most +-40 times the resolution
+            beyond the fitted line.
+        window : {"auto", "none", "hann"}
+            ``"auto"``: no window when |J(tau_max)| < 1e-3 |J(0)| (the signal has
+            decayed), else ``"hann"`` (less ringing from the cut, a broader line).
+
+        Returns
+        -------
+        Spectrum
+        """
+        from .errors import InvalidOptionError, NotApplicableError
+
+        if self.J is None:
+            raise NotApplicableError(f"method='{self.method}' gave no <J+(tau) J-(0)> here, so no spectrum; "
+                                     "use method='exact' (small N), 'permutational' (identical "
+                                     "all-to-all dipoles), 'cumulant' or 'mpo' (chains)")
+        if window not in ("auto", "none", "hann"):
+            raise InvalidOptionError(f"window must be 'auto', 'none' or 'hann', got {window!r}")
+        t = self.taus
+        if t.size < 2 or t[0] != 0.0:
+            raise NotApplicableError("the spectrum needs delays that start at tau = 0 (at least two)")
+        tmax = float(t[-1])
+        if window == "auto":
+            window = "none" if abs(self.J[-1]) < 1e-3 * max(abs(self.J[0]), 1e-300) else "hann"
+        w = np.ones_like(t) if window == "none" else np.cos(0.5 * np.pi * t / tmax) ** 2
+        resolution = 2.0 * np.pi / tmax
+        if omega is None:
+            nyquist = np.pi / float(np.median(np.diff(t)))
+            nu, gamma, _ = (0.0, 0.0, None)
+            try:
+                _, nu, gamma = obs.fit_damped_cosine(t, self.J)
+            except (RuntimeError, ValueError, TypeError):
+                pass
+            span = min(nyquist, abs(nu) + 10.0 * abs(gamma) + 40.0 * resolution)
+            omega = np.linspace(-span, span, 1001)
+        omega = np.asarray(omega, float)
+        from scipy.integrate import trapezoid
+
+        def transform(signal):
+            kernel = np.exp(-1j * np.outer(omega, t)) * (w * signal)[None, :]
+            return trapezoid(kernel, t, axis=1).real / np.pi
+
+        S = transform(self.J)
+        err = self.errors.get("J")
+        err_S = None
+        if err is not None:
+            kernel = np.abs(np.exp(-1j * np.outer(omega, t))) * (w * np.abs(err))[None, :]
+            err_S = trapezoid(kernel, t, axis=1) / np.pi
+        return Spectrum(omega, S, window, resolution, err_S)
+
+    # ---------------------------------------------------------------- export
+    def to_dict(self) -> dict:
+        """JSON-friendly summary: method, N, taus, pairs, Z (real, imag), J, the fits,
+        the linewidth, errors and diagnostics."""
+        out = {
+            "method": self.method,
+            "N": self.n,
+            "system": self.system.describe() if self.system is not None else None,
+            "taus": self.taus.tolist(),
+            "pairs": self.pairs.tolist(),
+            "Z": _jsonable(self.Z),
+            "J": _jsonable(self.J) if self.J is not None else None,
+            "fits": _jsonable(self.fits),
+            "seconds": float(self.diagnostics.get("seconds", float("nan"))),
+            "diagnostics": _jsonable(self.diagnostics),
+        }
+        if self.J is not None:
+            out["linewidth"] = list(self.linewidth)
+        if self.errors:
+            out["errors"] = _jsonable(self.errors)
+        return out
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(**kw))
+
+    def save(self, path) -> None:
+        """Save the delays, pairs, G, Z, J, the system, errors and diagnostics to a ``.npz``
+        file (read back with :meth:`load`)."""
+        arrays = dict(taus=self.taus, pairs=self.pairs, G=self.G, G_reverse=self.G_reverse, Z=self.Z)
+        if self.J is not None:
+            arrays["J"] = self.J
+        arrays.update(_system_arrays(self.system))
+        arrays.update(_error_arrays(self.errors))
+        np.savez(path, format=_FORMAT, format_version=_FORMAT_VERSION, kind="two-time",
+                 method=self.method, diagnostics=json.dumps(_jsonable(self.diagnostics)), **arrays)
+
+    @classmethod
+    def load(cls, path) -> "TwoTimeResult":
+        """A :class:`TwoTimeResult` saved by :meth:`save`."""
+        from .errors import MpsyncError
+
+        data = _read_npz(path, "two-time")
+        if str(data.get("kind", "")) != "two-time" or "Z" not in data:
+            raise MpsyncError(f"{path} is not an mpsync two-time file (a steady state or time series? "
+                              "use SteadyState.load or TimeSeries.load)")
+        errors = {k[4:]: v for k, v in data.items() if k.startswith("err_")}
+        return cls(_system_from(data), str(data.get("method", "unknown")), data["taus"], data["pairs"],
+                   data["G"], data["G_reverse"], data["Z"], data.get("J"), errors,
+                   _diagnostics_from(data))
+
+
 _FORMAT = "mpsync-result"
 _FORMAT_VERSION = 1
+
+
+def _system_arrays(s) -> dict:
+    """The arrays that rebuild a :class:`~mpsync.DipoleSystem` (:func:`_system_from`)."""
+    if s is None:
+        return {}
+    arrays = dict(f=s.f, g=s.g, delta=s.delta, W=s.W, gamma=s.gamma, label=s.label)
+    if s.positions is not None:
+        arrays["positions"] = s.positions
+    if s.dipole is not None:
+        arrays["dipole"] = s.dipole
+    if s.lattice_shape is not None:
+        arrays["lattice_shape"] = np.asarray(s.lattice_shape)
+    return arrays
+
+
+def _system_from(data):
+    """The system saved by :func:`_system_arrays`, or None."""
+    from .model import DipoleSystem
+
+    if "f" not in data:
+        return None
+    kw = {}
+    if "positions" in data:
+        kw["positions"] = data["positions"]
+    if "dipole" in data:
+        kw["dipole"] = data["dipole"]
+    if "lattice_shape" in data:
+        kw["lattice_shape"] = tuple(int(x) for x in data["lattice_shape"])
+    if "label" in data:
+        kw["label"] = str(data["label"])
+    return DipoleSystem(data["f"], data["g"], data["delta"], float(data["W"]), float(data["gamma"]), **kw)
+
+
+def _error_arrays(errors) -> dict:
+    out = {}
+    for k, v in (errors or {}).items():
+        a = np.asarray(v)
+        if a.dtype.kind in "fciu":
+            out[f"err_{k}"] = a
+    return out
+
+
+def _read_npz(path, what):
+    import zipfile
+
+    from .errors import MpsyncError
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise MpsyncError(f"{path} not found") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise MpsyncError(f"{path} is not an mpsync {what} file ({type(exc).__name__})") from None
+
+
+def _diagnostics_from(data) -> dict:
+    try:
+        return json.loads(str(data.get("diagnostics", "{}")))
+    except ValueError:
+        return {}
 
 
 def _save(path, result, **extra):
     m = result.moments
     arrays = {k: v for k, v in (("sm", m.sm), ("zsm", m.zsm), ("smsm", m.smsm)) if v is not None}
-    s = result.system
-    if s is not None:
-        arrays.update(f=s.f, g=s.g, delta=s.delta, W=s.W, gamma=s.gamma)
-        if s.positions is not None:
-            arrays["positions"] = s.positions
-        if s.dipole is not None:
-            arrays["dipole"] = s.dipole
-        if s.lattice_shape is not None:
-            arrays["lattice_shape"] = np.asarray(s.lattice_shape)
-        arrays["label"] = s.label
-    for k, v in (result.errors or {}).items():
-        a = np.asarray(v)
-        if a.dtype.kind in "fciu":
-            arrays[f"err_{k}"] = a
+    arrays.update(_system_arrays(result.system))
+    arrays.update(_error_arrays(result.errors))
     np.savez(path, format=_FORMAT, format_version=_FORMAT_VERSION, sz=m.sz, correlations=m.correlations,
              zz=m.zz, method=result.method, diagnostics=json.dumps(_jsonable(result.diagnostics)),
              **arrays, **extra)
 
 
 def _load(path, what):
-    import zipfile
-
     from .errors import MpsyncError
-    from .model import DipoleSystem
 
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise MpsyncError(f"{path} not found") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise MpsyncError(f"{path} is not an mpsync {what} file ({type(exc).__name__})") from None
+    data = _read_npz(path, what)
     if "sz" not in data or "correlations" not in data or "zz" not in data:
         raise MpsyncError(f"{path} is not an mpsync {what} file (no moments in it)")
     opt = {k: data.get(k) for k in ("sm", "zsm", "smsm")}
     moments = Moments(data["sz"], data["correlations"], data["zz"], **opt)
-    system = None
-    if "f" in data:
-        kw = {}
-        if "positions" in data:
-            kw["positions"] = data["positions"]
-        if "dipole" in data:
-            kw["dipole"] = data["dipole"]
-        if "lattice_shape" in data:
-            kw["lattice_shape"] = tuple(int(x) for x in data["lattice_shape"])
-        if "label" in data:
-            kw["label"] = str(data["label"])
-        system = DipoleSystem(data["f"], data["g"], data["delta"], float(data["W"]),
-                              float(data["gamma"]), **kw)
-    try:
-        diagnostics = json.loads(str(data.get("diagnostics", "{}")))
-    except ValueError:
-        diagnostics = {}
     errors = {k[4:]: v for k, v in data.items() if k.startswith("err_")}
-    return system, moments, str(data.get("method", "unknown")), diagnostics, errors, data
+    return (_system_from(data), moments, str(data.get("method", "unknown")), _diagnostics_from(data),
+            errors, data)
 
 
 def _jsonable(obj: Any):

@@ -21,7 +21,7 @@ from .. import observables as obs
 from ..errors import NotApplicableError, TooLargeError
 from ..model import DipoleSystem
 from ..observables import entanglement_witness_bounds, qfi as _qfi_dense
-from ..solvers import cumulant, exact, trajectories
+from ..solvers import cumulant, exact, trajectories, two_time
 from ..solvers.meanfield import optimal_pump
 
 __all__ = ["qfi_vs_time", "conditional_qfi", "fig3b_histogram_data", "fig_s2_data"]
@@ -163,11 +163,10 @@ def fig3b_histogram_data(alpha_list, n: int = 200, seed=0, W=None, f0: float = 0
         w = float(W) if W is not None else max(optimal_pump(base.f_eff)[0], 2.0 * base.gamma)
         s = base.replace(W=w)
         ss = cumulant.steady_state(s)
-        tt, Z = cumulant.two_time_correlations(ss, b, taus)
-        fit = cumulant.fit_pair_spectra(tt, Z, site=b)
-        others = fit["others"]
-        out[float(alpha)] = {"nu": fit["nu"][others], "gamma": fit["gamma"][others],
-                             "A": fit["A"][others], "W": w, "f_eff": s.f_eff, "ZQ": float(ss.ZQ),
+        tt = cumulant.default_taus(ss) if taus is None else taus
+        fit = two_time(ss, tt, pairs=b).fits          # the pairs (a, b), a != b
+        out[float(alpha)] = {"nu": fit["nu"], "gamma": fit["gamma"], "A": fit["A"],
+                             "nu_err": fit["nu_err"], "W": w, "f_eff": s.f_eff, "ZQ": float(ss.ZQ),
                              "delta": delta, "site": b, "taus": tt}
     all_nu = np.concatenate([v["nu"] for v in out.values()]) if out else np.zeros(0)
     if np.ndim(bins) == 0:

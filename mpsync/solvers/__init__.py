@@ -41,8 +41,8 @@ import numpy as np
 
 from ..errors import ConvergenceWarning, InvalidOptionError, MpsyncError
 
-__all__ = ["METHODS", "get_solver", "steady_state", "evolve", "declared_options",
-           "check_options", "accepts_option", "UnknownMethodError", "ENTRIES"]
+__all__ = ["METHODS", "get_solver", "steady_state", "evolve", "two_time", "declared_options",
+           "check_options", "accepts_option", "UnknownMethodError", "ENTRIES", "TWO_TIME_METHODS"]
 
 #: method name -> module implementing it
 METHODS = {
@@ -54,8 +54,14 @@ METHODS = {
     "trajectories": "mpsync.solvers.trajectories",
 }
 
-#: the two entry points of every solver, and the positional parameters that are not options
-ENTRIES = {"steady_state": ("system",), "evolve": ("system", "times", "initial")}
+#: the entry points of the solvers, and the positional parameters that are not options
+#: (every solver has ``steady_state`` and ``evolve``; those of :data:`TWO_TIME_METHODS`
+#: also ``two_time``)
+ENTRIES = {"steady_state": ("system",), "evolve": ("system", "times", "initial"),
+           "two_time": ("system", "taus", "pairs", "steady")}
+
+#: the methods that give steady-state two-time functions (:func:`two_time`)
+TWO_TIME_METHODS = ("exact", "permutational", "cumulant", "mpo")
 
 #: numeric options that must be strictly positive (the others must be >= 0)
 _STRICTLY_POSITIVE = frozenset({
@@ -87,7 +93,12 @@ def get_solver(method: str):
 def _parameters(method, entry):
     if entry not in ENTRIES:
         raise ValueError(f"entry must be one of {', '.join(ENTRIES)}, got {entry!r}")
-    fn = getattr(get_solver(method), entry)
+    fn = getattr(get_solver(method), entry, None)
+    if fn is None:
+        from ..errors import NotApplicableError
+
+        raise NotApplicableError(f"method='{_canonical_method(method)}' has no {entry}; "
+                                 f"use method={' or '.join(repr(m) for m in TWO_TIME_METHODS)}")
     params = inspect.signature(fn).parameters
     skip = ENTRIES[entry]
     opts = {k: p for k, p in params.items()
@@ -287,3 +298,81 @@ def evolve(system, times, initial="down", method: str = "exact", **options):
     with warnings.catch_warnings(record=True) as caught:
         result = get_solver(method).evolve(system, times, initial=initial, **options)
     return _after(result, caught, "evolution")
+
+
+def two_time(system_or_result, taus, method: str | None = None, pairs=None, **options):
+    """Steady-state two-time functions: Z_ab(tau), <J+(tau) J-(0)>, fits and the spectrum.
+
+    By the quantum regression theorem (docs/physics.md#two-time)::
+
+        G_ab(tau) = <s+_a(tau) s-_b(0)> = Tr[s+_a exp(L tau)(s-_b rho_ss)]
+        Z_ab(tau) = G_aa + G_ab + G_ba + G_bb
+
+    Parameters
+    ----------
+    system_or_result : DipoleSystem or SteadyState
+        A steady state is reused (its method is the default ``method``).
+    taus : array_like
+        Strictly increasing delays >= 0 (units of 1/Gamma); start at 0 for the spectrum.
+    method : str, optional
+        One of :data:`TWO_TIME_METHODS`: ``exact`` (small N), ``permutational``
+        (identical all-to-all dipoles), ``cumulant`` (large N, second-order closure),
+        ``mpo`` (chains). Default: the steady state's method, else ``exact``.
+    pairs : None, int or list of (a, b)
+        ``None``: the central dipole N // 2 against every other; an int b: every (a, b);
+        or the listed pairs.
+    **options
+        The method's options (:func:`declared_options` with ``entry="two_time"``),
+        checked before any work.
+
+    Returns
+    -------
+    TwoTimeResult
+        ``Z``, ``G``, ``J``, ``fits`` (nu, gamma per pair with standard errors),
+        ``spectrum()``, ``errors`` (approximate methods), ``diagnostics``; ``save``/``load``.
+
+    Raises
+    ------
+    NotApplicableError
+        The method gives no two-time functions, or does not accept the system; the
+        message names those that would.
+    InvalidOptionError, InvalidSiteError, InvalidSystemError
+        An unknown option, a bad pair or bad delays.
+
+    Examples
+    --------
+    >>> import numpy as np, mpsync
+    >>> s = mpsync.DipoleSystem.chain(4, spacing=0.1, theta="magic", W=2.0)
+    >>> r = mpsync.two_time(s, np.linspace(0, 5, 51), method="exact", pairs=[(0, 1)])
+    >>> r.Z.shape, r.J.shape
+    ((1, 51), (51,))
+    """
+    from ..errors import NotApplicableError
+    from ..result import SteadyState
+    from . import applicability
+    from .correlations import check_taus, resolve_pairs
+
+    steady = None
+    if isinstance(system_or_result, SteadyState):
+        steady = system_or_result
+        system = steady.system
+        if system is None:
+            raise NotApplicableError("this steady state carries no system; pass the DipoleSystem")
+        method = steady.method if method is None else method
+    else:
+        system = system_or_result
+        method = "exact" if method is None else method
+    method = _canonical_method(method)
+    if method not in TWO_TIME_METHODS:
+        raise NotApplicableError(f"method='{method}' gives no two-time functions; use method="
+                                 f"{', '.join(repr(m) for m in TWO_TIME_METHODS)}")
+    if steady is not None and steady.method != method:
+        raise NotApplicableError(f"the steady state given was computed with method='{steady.method}', "
+                                 f"not '{method}'; pass the system, or a steady state of method='{method}'")
+    taus = check_taus(taus)
+    pairs = resolve_pairs(pairs, system.n)
+    options = check_options(method, "two_time", options)
+    applicability.check(method, system, "two_time", options)
+    with warnings.catch_warnings(record=True) as caught:
+        result = get_solver(method).two_time(system, taus, pairs, steady, **options)
+    return _after(result, caught, "two-time functions")

@@ -61,7 +61,7 @@ Accuracy (measured in ``tests/test_cumulant.py``)
       sufficiently small"). Use ``method="mpo"`` or ``"exact"`` there.
 
 Two-time correlations
-    :func:`two_time_correlations` applies the quantum regression theorem with
+    :func:`two_time` (reached as ``mpsync.two_time(..., method="cumulant")``) applies the quantum regression theorem with
     the closure <sz_a(t+tau) s+_j(t+tau) s-_b(t)> ~ <sz_a> <s+_j(t+tau) s-_b(t)>
     (supplement): G(tau) = exp(M tau) C with M = i delta - Q/2 + diag(sz) K^*, so
     Z_ab(tau) = G_aa + G_ab + G_ba + G_bb. :func:`fit_pair_spectra` fits
@@ -83,7 +83,7 @@ from ...states import check_times, has_coherences, product_state
 from . import newton_steady as _steady
 from ..moment_equations import Couplings, rhs_full, rhs_u1
 
-__all__ = ["steady_state", "evolve", "two_time_correlations", "pair_correlation",
+__all__ = ["steady_state", "evolve", "two_time", "default_taus", "two_time_correlations", "pair_correlation",
            "fit_pair_spectra", "symmetric_moments",
            "rightmost_pair_rate", "rhs", "estimate_memory"]
 
@@ -439,14 +439,131 @@ def _regression_matrix(cp: Couplings, sz):
     return np.diag(1j * cp.delta - 0.5 * cp.Q) + np.asarray(sz, float)[:, None] * cp.Kc
 
 
+def default_taus(state, n_tau: int = 400) -> np.ndarray:
+    """Delays that resolve the slowest regression mode: ``n_tau`` points up to
+    5 / (its decay rate, at least 0.02 Q), units of 1/Gamma."""
+    cp = Couplings(state.system)
+    mu = np.linalg.eigvals(_regression_matrix(cp, state.sz))
+    return _default_taus(mu, cp.Q, n_tau)
+
+
 def _default_taus(mu, Q, n_tau=400):
     slow = np.max(mu.real)
     rate = max(-slow, 0.02 * Q)
     return np.linspace(0.0, 5.0 / rate, n_tau)
 
 
+class _Regression:
+    """G(tau) = exp(M tau) C of the cumulant's regression equations, sliced on demand.
+
+    In the eigenbasis of M (O(N^3) once): the diagonal G_aa, a column G_.b, a row
+    G_b., and 1^T G 1 = <J+(tau) J-(0)> each cost O(N T); a nearly defective M
+    (condition of its eigenvectors >= 1e10) propagates C itself on an even grid.
+    """
+
+    def __init__(self, state, taus=None, n_tau: int = 400):
+        cp = Couplings(state.system)
+        self.n = n = cp.n
+        check_memory(8 * 16.0 * n * n, f"N={n} two-time correlations")
+        M = _regression_matrix(cp, state.sz)
+        C = np.asarray(state.correlations, complex)
+        mu, V = np.linalg.eig(M)
+        if taus is None:
+            taus = _default_taus(mu, cp.Q, n_tau)
+        self.taus = taus = np.asarray(taus, float)
+        self.eigen = np.linalg.cond(V) < 1e10
+        if self.eigen:
+            self.V, self.B = V, np.linalg.solve(V, C)
+            self.E = np.exp(mu[:, None] * taus[None, :])             # (N, T)
+            self.diag = (V * self.B.T) @ self.E                      # G_aa(tau)
+        else:
+            from scipy.sparse.linalg import expm_multiply
+            if not np.allclose(np.linspace(taus[0], taus[-1], len(taus)), taus):
+                raise InvalidSystemError("for a defective regression matrix taus must be evenly spaced")
+            self.Gs = expm_multiply(M, C, start=taus[0], stop=taus[-1], num=len(taus), endpoint=True)
+            self.diag = np.einsum("taa->at", self.Gs)
+
+    def column(self, b):
+        """(N, T): G_ab(tau) for every a."""
+        if self.eigen:
+            return self.V @ (self.B[:, b, None] * self.E)
+        return self.Gs[:, :, b].T
+
+    def row(self, b):
+        """(N, T): G_ba(tau) for every a."""
+        if self.eigen:
+            return (self.B * self.V[b][:, None]).T @ self.E
+        return self.Gs[:, b, :].T
+
+    def collective(self):
+        """(T,): <J+(tau) J-(0)> = sum_ab G_ab(tau)."""
+        if self.eigen:
+            return self.V.sum(axis=0) @ (self.B.sum(axis=1)[:, None] * self.E)
+        return self.Gs.sum(axis=(1, 2))
+
+
+def two_time(system, taus, pairs=None, steady: SteadyState | None = None):
+    """Steady-state two-time functions with the cumulant's regression closure.
+
+    dG/dtau = M G, G(0) = C, M = i delta - Q/2 + diag(sz) K^* (module docstring), with
+    G_ab(tau) = <s+_a(tau) s-_b(0)>, Z_ab = G_aa + G_ab + G_ba + G_bb and
+    <J+(tau) J-(0)> = sum_ab G_ab (docs/physics.md#two-time). O(N^3) once, then
+    O(N T) per site in the pairs, so N in the thousands. Approximate: where the
+    cumulant closure fails (strong exchange, small N; module docstring) so do these.
+
+    Parameters
+    ----------
+    system : DipoleSystem
+    taus : array_like
+        Strictly increasing delays >= 0 (1/Gamma).
+    pairs : None, int or list of (a, b)
+        See :func:`mpsync.solvers.correlations.resolve_pairs`.
+    steady : SteadyState, optional
+        This solver's steady state of ``system``.
+
+    Returns
+    -------
+    TwoTimeResult
+        No ``errors``: the closure's error is not estimated (compare with
+        ``method="exact"`` or ``"mpo"``).
+
+    Examples
+    --------
+    >>> import numpy as np, mpsync
+    >>> r = two_time(mpsync.DipoleSystem.all_to_all(20, 8.0, 4.0), np.linspace(0, 3, 61))
+    >>> r.Z.shape
+    (19, 61)
+    """
+    from ..correlations import assemble, check_taus, pair_sites, resolve_pairs, steady_of
+
+    t0 = time.perf_counter()
+    taus = check_taus(taus)
+    pairs = resolve_pairs(pairs, system.n)
+    if system.n < 2:
+        raise InvalidSystemError("method='cumulant' needs N >= 2 dipoles; use method='exact'")
+    state = steady_of(steady, system, METHOD, steady_state)
+    reg = _Regression(state, taus)
+    cols, rows = {}, {}
+    for b in pair_sites(pairs):
+        cols[b], rows[b] = reg.column(b), reg.row(b)
+
+    def G(a, b):
+        if a == b:
+            return reg.diag[a]
+        return cols[b][a] if b in cols else rows[a][b]
+
+    return assemble(system, METHOD, taus, pairs, G, reg.collective(),
+                    diagnostics={"seconds": time.perf_counter() - t0, "N": system.n,
+                                 "closure": "<sz_a s+_j(tau) s-_b> ~ <sz_a> <s+_j(tau) s-_b>"})
+
+
 def two_time_correlations(state, site: int, taus=None, n_tau: int = 400):
     """Pair functions Z_ab(tau) of one dipole b against every other, in the steady state.
+
+    Kept for one release beside :func:`mpsync.two_time` (``method="cumulant"``, which
+    returns the same Z_ab with fits and the spectrum in a
+    :class:`~mpsync.result.TwoTimeResult`); this thin form returns arrays and picks
+    default delays.
 
     Z_ab(tau) = <(s+_a(tau) + s+_b(tau)) (s-_a + s-_b)> (docs/physics.md#two-time), from the
     quantum regression theorem with the cumulant closure
@@ -484,34 +601,14 @@ def two_time_correlations(state, site: int, taus=None, n_tau: int = 400):
     """
     if not isinstance(state, SteadyState):
         state = steady_state(state)
-    cp = Couplings(state.system)
-    n = cp.n
+    n = state.system.n
     b = int(site)
     if not 0 <= b < n:
         raise InvalidSystemError(f"site must be between 0 and {n - 1}, got {site}")
-    check_memory(8 * 16.0 * n * n, f"N={n} two-time correlations")
-    M = _regression_matrix(cp, state.sz)
-    C = np.asarray(state.correlations, complex)
-    mu, V = np.linalg.eig(M)
-    if taus is None:
-        taus = _default_taus(mu, cp.Q, n_tau)
-    taus = np.asarray(taus, float)
-    if np.linalg.cond(V) < 1e10:
-        B = np.linalg.solve(V, C)
-        E = np.exp(mu[:, None] * taus[None, :])             # (N, T)
-        diag = (V * B.T) @ E                               # G_aa(tau)
-        col = V @ (B[:, b, None] * E)                      # G_ab(tau)
-        row = (B * V[b][:, None]).T @ E                    # G_ba(tau)
-    else:  # defective or nearly so: propagate C itself
-        from scipy.sparse.linalg import expm_multiply
-        Gs = expm_multiply(M, C, start=taus[0], stop=taus[-1], num=len(taus), endpoint=True)
-        if not np.allclose(np.linspace(taus[0], taus[-1], len(taus)), taus):
-            raise InvalidSystemError("for a defective regression matrix taus must be evenly spaced")
-        diag = np.einsum("taa->at", Gs)
-        col = Gs[:, :, b].T
-        row = Gs[:, b, :].T
-    Z = diag + col + row + diag[b][None, :]
-    return taus, Z
+    reg = _Regression(state, taus, n_tau)
+    diag = reg.diag
+    Z = diag + reg.column(b) + reg.row(b) + diag[b][None, :]
+    return reg.taus, Z
 
 
 def pair_correlation(state, a: int, b: int, taus=None):

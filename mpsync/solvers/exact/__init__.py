@@ -79,7 +79,7 @@ from .sector_basis import (SectorBasis, assemble, nnz_estimate_full, nnz_estimat
                       site_bit, spread_bits)
 
 __all__ = ["liouvillian", "sector_liouvillian", "steady_state", "evolve", "density_matrix",
-           "correlation_function", "sector_moments", "full_moments", "estimate_memory",
+           "correlation_function", "two_time", "sector_moments", "full_moments", "estimate_memory",
            "SectorOperator", "clear_operator_cache"]
 
 METHOD = "exact"
@@ -994,6 +994,65 @@ def evolve(system, times, initial="down", progress: bool = False, space: str = "
 
 
 # ---------------------------------------------------------------------- two-time functions
+def _regression(system, steady, taus, collective: bool, progress: bool, label: str):
+    """Quantum regression in the sector n_ket - n_bra = -1.
+
+    Evolves Y_b = s-_b rho_ss for every b (and, if ``collective``, J- rho_ss) with the
+    sector's Liouvillian and reads Tr[s+_a Y(tau)] for every a.
+
+    Returns
+    -------
+    R : (T, N, N [+ 1]) complex ndarray
+        ``R[t, a, b] = <s+_a(tau_t) s-_b(0)>``; column N (when ``collective``) holds
+        ``<s+_a(tau) J-(0)>``.
+    """
+    n = system.n
+    b0, vec = steady.extras["basis"], steady.extras["sector_vector"]
+    b1 = SectorBasis(n, shift=-1)
+    ket, bra = b1.ket_bra()
+    L = assemble(system, ket, bra, b1.index)
+    kb = popcount(bra)
+    bits = [site_bit(n, a) for a in range(n)]
+    # Y_b = s-_b rho: Y_b[i, j] = rho[i + e_b, j] where i_b = 0
+    Y = np.zeros((b1.size, n + int(collective)), dtype=complex)
+    for b, bit in enumerate(bits):
+        sel = np.flatnonzero((ket & bit) == 0)
+        src = b0.offsets[kb[sel]] + b0.rank[ket[sel] | bit] * b0.m[kb[sel]] + b0.rank[bra[sel]]
+        Y[sel, b] = vec[src]
+    if collective:
+        Y[:, n] = Y[:, :n].sum(axis=1)
+    # Tr[s+_a Y] = sum over i with i_a = 0 of Y[i, i + e_a]
+    pick = [np.flatnonzero(((ket & bit) == 0) & (bra == (ket | bit))) for bit in bits]
+    out = np.empty((len(taus), n, Y.shape[1]), dtype=complex)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(taus), desc=label)
+    t_prev = 0.0
+    for t, tau in enumerate(taus):
+        if tau > t_prev:
+            Y = spla.expm_multiply(L * (tau - t_prev), Y)
+            t_prev = tau
+        for a in range(n):
+            out[t, a] = Y[pick[a]].sum(axis=0)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def _check_two_time_memory(system, columns):
+    from ..applicability import alternatives
+
+    n = system.n
+    size = comb(2 * n, n - 1) if n > 0 else 0
+    # the sector matrix, the propagated block and expm_multiply's ~6 work copies of it
+    check_memory(estimate_memory(n, "sector_matrix") + 8 * _COMPLEX * columns * size,
+                 f"N={n} two-time functions in the exact solver", alternatives(
+                     system, exclude=("exact", "meanfield", "trajectories"), entry="two_time"))
+
+
 def correlation_function(system, taus, steady: SteadyState | None = None, progress: bool = False,
                          **options):
     """Steady-state two-time functions G_ab(tau) = <s+_a(tau) s-_b(0)> (quantum regression).
@@ -1002,7 +1061,8 @@ def correlation_function(system, taus, steady: SteadyState | None = None, progre
     excitation fewer in the ket than in the bra, and L keeps that difference, so the
     propagation runs in the sector n_ket - n_bra = -1 (C(2N, N-1) elements), for all
     b at once. The pair function of docs/physics.md#two-time is
-    Z_ab(tau) = G_aa + G_ab + G_ba + G_bb.
+    Z_ab(tau) = G_aa + G_ab + G_ba + G_bb; :func:`two_time` (and
+    :func:`mpsync.two_time`) returns it with fits and the spectrum.
 
     Parameters
     ----------
@@ -1024,41 +1084,65 @@ def correlation_function(system, taus, steady: SteadyState | None = None, progre
         raise InvalidSystemError("taus must be a non-empty increasing array of values >= 0")
     n = system.n
     system.check_lindblad("method='exact'")
-    size = comb(2 * n, n - 1) if n > 0 else 0
-    check_memory(estimate_memory(n, "sector_matrix") + 8 * _COMPLEX * n * size,
-                 f"N={n} two-time functions in the exact solver", _alternatives(system))
+    _check_two_time_memory(system, n)
     if steady is None:
         steady = steady_state(system, **options)
     if "sector_vector" not in steady.extras:
         raise NotApplicableError("correlation_function needs a steady state of method='exact'")
-    b0, vec = steady.extras["basis"], steady.extras["sector_vector"]
-    b1 = SectorBasis(n, shift=-1)
-    ket, bra = b1.ket_bra()
-    L = assemble(system, ket, bra, b1.index)
-    kb = popcount(bra)
-    bits = [site_bit(n, a) for a in range(n)]
-    # Y_b = s-_b rho: Y_b[i, j] = rho[i + e_b, j] where i_b = 0
-    Y = np.zeros((b1.size, n), dtype=complex)
-    for b, bit in enumerate(bits):
-        sel = np.flatnonzero((ket & bit) == 0)
-        src = b0.offsets[kb[sel]] + b0.rank[ket[sel] | bit] * b0.m[kb[sel]] + b0.rank[bra[sel]]
-        Y[sel, b] = vec[src]
-    # Tr[s+_a Y] = sum over i with i_a = 0 of Y[i, i + e_a]
-    pick = [np.flatnonzero(((ket & bit) == 0) & (bra == (ket | bit))) for bit in bits]
-    out = np.empty((len(taus), n, n), dtype=complex)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(taus), desc=f"exact two-time N={n}")
-    t_prev = 0.0
-    for t, tau in enumerate(taus):
-        if tau > t_prev:
-            Y = spla.expm_multiply(L * (tau - t_prev), Y)
-            t_prev = tau
-        for a in range(n):
-            out[t, a] = Y[pick[a]].sum(axis=0)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return out
+    return _regression(system, steady, taus, False, progress, f"exact two-time N={n}")
+
+
+def two_time(system, taus, pairs=None, steady: SteadyState | None = None, *, progress: bool = False):
+    """Steady-state two-time functions by quantum regression in the U(1) sectors.
+
+    For every pair (a, b) (docs/physics.md#two-time)::
+
+        G_ab(tau) = Tr[s+_a exp(L tau)(s-_b rho_ss)],   Z_ab = G_aa + G_ab + G_ba + G_bb,
+        <J+(tau) J-(0)> = Tr[J+ exp(L tau)(J- rho_ss)],
+
+    exact up to the Krylov tolerance of ``expm_multiply`` (round-off). s-_b rho_ss lives
+    in the sector n_ket - n_bra = -1 (C(2N, N-1) amplitudes), propagated for all b and
+    J- at once (N + 1 vectors of that size).
+
+    Parameters
+    ----------
+    system : DipoleSystem
+    taus : array_like
+        Strictly increasing delays >= 0 (units of 1/Gamma).
+    pairs : None, int or list of (a, b)
+        See :func:`mpsync.solvers.correlations.resolve_pairs` (default: the central
+        dipole against every other).
+    steady : SteadyState, optional
+        This solver's steady state of ``system`` (computed with default options if absent).
+    progress : bool
+        tqdm bar over the delays.
+
+    Returns
+    -------
+    TwoTimeResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mpsync import DipoleSystem
+    >>> r = two_time(DipoleSystem.chain(4, spacing=0.1, theta="magic", W=2.0), np.linspace(0, 4, 41))
+    >>> r.Z.shape
+    (3, 41)
+    """
+    import time as _time
+
+    from ..correlations import assemble as assemble_two_time, check_taus, resolve_pairs, steady_of
+
+    t0 = _time.perf_counter()
+    taus = check_taus(taus)
+    n = system.n
+    pairs = resolve_pairs(pairs, n)
+    system.check_lindblad("method='exact'")
+    _check_two_time_memory(system, n + 1)
+    steady = steady_of(steady, system, METHOD, steady_state)
+    R = _regression(system, steady, taus, True, progress, f"exact two-time N={n}")
+    J = R[:, :, n].sum(axis=1)
+    diagnostics = {"seconds": _time.perf_counter() - t0, "N": n,
+                   "sector_size": comb(2 * n, n - 1), "steady_seconds": steady.diagnostics.get("seconds")}
+    return assemble_two_time(system, METHOD, taus, pairs, lambda a, b: R[:, a, b], J,
+                             diagnostics=diagnostics)

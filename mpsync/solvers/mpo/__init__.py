@@ -15,6 +15,7 @@ Entry points (the shared solver interface)::
 
     steady_state(system, *, max_bond=None, ladder=None, zq_tol=1e-3, ...)  # the ladder
     evolve(system, times, initial="down", *, max_bond=64, dt=0.05, ...)
+    two_time(system, taus, pairs=None, steady=None, *, max_bond=None, dt=0.05, ...)
 
 The modules, one algorithm each:
 
@@ -22,6 +23,7 @@ The modules, one algorithm each:
 :mod:`.ladder`     the steady state: bond-dimension ladder, error bar, checkpoints
 :mod:`.relax`      one rung: TDVP at fixed chi to its fixed point (``RunControl``)
 :mod:`.evolution`  time evolution on an output grid
+:mod:`.regression` two-time functions: s-_b rho_ss propagated by TDVP, error bar
 :mod:`.tdvp`       the two-site / one-site TDVP integrator of ``d|rho>>/dt = L|rho>>``
 :mod:`.liouvillian` the compressed Liouvillian MPO, residual
 :mod:`.vectorized` traces, moments, compression of vectorised states
@@ -37,11 +39,12 @@ from __future__ import annotations
 from .checkpoint import CheckpointError
 from .evolution import evolve
 from .ladder import DEFAULT_LADDER, steady_state
+from .regression import two_time
 from .prepare import build_mpo, check_chain, estimate_memory
 from .state import (density_matrix, from_quimb, mpo_to_quimb, operator_entanglement,
                     reduced_density_matrix, to_quimb)
 
-__all__ = ["steady_state", "evolve", "check_chain", "build_mpo", "estimate_memory",
+__all__ = ["steady_state", "evolve", "two_time", "check_chain", "build_mpo", "estimate_memory",
            "liouvillian", "DEFAULT_LADDER", "CheckpointError", "to_quimb", "from_quimb",
            "density_matrix", "reduced_density_matrix", "operator_entanglement"]
 

@@ -341,6 +341,10 @@ class TDVP:
         (mid-step: the tensors are then inconsistent, and the caller restores a saved state).
     truncation : float
         Discarded weight summed over all SVDs so far.
+    log_norm : float
+        log of the 2-norm the state would have without the engine's rescaling: the
+        given state's norm times the growth of every local step (the steady-state flow
+        ignores it; the two-time functions of :mod:`.regression` need it).
 
     Examples
     --------
@@ -369,9 +373,10 @@ class TDVP:
         self.truncation = 0.0
         self.deadline = None
         A = [do("astype", x, "complex128") if "complex" not in str(x.dtype) else x for x in mps]
+        self.log_norm = 0.0
         if not canonical:
             A = right_canonicalize(A)
-            A[0] = A[0] / self._norm(A[0])
+            A[0] = self._unit(A[0])
         self.mps = A
         self._build_right_envs()
 
@@ -392,6 +397,12 @@ class TDVP:
     @staticmethod
     def _norm(x) -> float:
         return _fnorm(x)
+
+    def _unit(self, x):
+        """``x`` scaled to unit 2-norm, the factor added to :attr:`log_norm`."""
+        nrm = self._norm(x)
+        self.log_norm += math.log(nrm) if nrm > 0 else 0.0
+        return x / nrm
 
     def _ones(self, side):
         """The trivial environment beyond the ``"left"`` or ``"right"`` edge."""
@@ -467,7 +478,7 @@ class TDVP:
         disc = 0.0
         if n == 1:
             A[0] = self._exp(lambda C: _apply1(LE[0], M[0], RE[0], C), A[0], dt)
-            A[0] = A[0] / self._norm(A[0])
+            A[0] = self._unit(A[0])
             return 0.0
         # left to right: centre moves from 0 to n-1
         for i in range(n - 1):
@@ -475,11 +486,11 @@ class TDVP:
             theta = self._exp(_op2(LE[i], M[i], M[i + 1], RE[i + 1]), theta, h)
             A[i], C, d = self._split(theta, absorb="right")
             disc += d
-            C = C / self._norm(C)
+            C = self._unit(C)
             LE[i + 1] = _update_left(LE[i], A[i], M[i])
             if i + 1 < n - 1:
                 C = self._exp(_op1(LE[i + 1], M[i + 1], RE[i + 1]), C, -h)
-                C = C / self._norm(C)
+                C = self._unit(C)
             A[i + 1] = C
         # right to left: centre moves from n-1 to 0
         for i in range(n - 2, -1, -1):
@@ -487,11 +498,11 @@ class TDVP:
             theta = self._exp(_op2(LE[i], M[i], M[i + 1], RE[i + 1]), theta, h)
             C, A[i + 1], d = self._split(theta, absorb="left")
             disc += d
-            C = C / self._norm(C)
+            C = self._unit(C)
             RE[i] = _update_right(RE[i + 1], A[i + 1], M[i + 1])
             if i > 0:
                 C = self._exp(_op1(LE[i], M[i], RE[i]), C, -h)
-                C = C / self._norm(C)
+                C = self._unit(C)
             A[i] = C
         self.truncation += disc
         return disc
@@ -514,7 +525,7 @@ class TDVP:
         for i in range(n):
             C = self._exp(_op1(LE[i], M[i], RE[i]), A[i], h)
             if i == n - 1:
-                A[i] = C / self._norm(C)
+                A[i] = self._unit(C)
                 break
             Dl, d, Dr = C.shape
             Q, R = do("linalg.qr", do("reshape", C, (Dl * d, Dr)))
@@ -522,11 +533,11 @@ class TDVP:
             LE[i + 1] = _update_left(LE[i], A[i], M[i])
             op0 = lambda x, j=i: _apply0(LE[j + 1], RE[j], x)  # noqa: E731
             R = self._exp(op0, R, -h)
-            A[i + 1] = do("tensordot", R / self._norm(R), A[i + 1], axes=([1], [0]))
+            A[i + 1] = do("tensordot", self._unit(R), A[i + 1], axes=([1], [0]))
         for i in range(n - 1, -1, -1):
             C = self._exp(_op1(LE[i], M[i], RE[i]), A[i], h)
             if i == 0:
-                A[i] = C / self._norm(C)
+                A[i] = self._unit(C)
                 break
             Dl, d, Dr = C.shape
             Q, R = do("linalg.qr", do("transpose", do("reshape", C, (Dl, d * Dr))))
@@ -535,7 +546,7 @@ class TDVP:
             R = do("transpose", R)                                  # (Dl, k)
             op0 = lambda x, j=i: _apply0(LE[j], RE[j - 1], x)  # noqa: E731
             R = self._exp(op0, R, -h)
-            A[i - 1] = do("tensordot", A[i - 1], R / self._norm(R), axes=([2], [0]))
+            A[i - 1] = do("tensordot", A[i - 1], self._unit(R), axes=([2], [0]))
 
 
 # ---------------------------------------------------------------------- basis expansion

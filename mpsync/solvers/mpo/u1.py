@@ -295,6 +295,7 @@ class BlockTDVP(TDVP):
         blocks = cls(engine.mpo, engine.state(), max_bond=engine.max_bond, cutoff=engine.cutoff,
                      krylov_tol=engine.krylov_tol, krylov_dim=engine.krylov_dim, canonical=True)
         blocks.matvecs, blocks.truncation = engine.matvecs, engine.truncation
+        blocks.log_norm = engine.log_norm
         return blocks
 
     def state(self) -> list:

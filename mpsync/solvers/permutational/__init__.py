@@ -54,8 +54,8 @@ from ...states import check_times, has_coherences, product_state
 from .dicke_sectors import Sector, j_values, log_degeneracy, sector_liouvillian
 from .site_space import SiteSpace, spin_matrices
 
-__all__ = ["steady_state", "evolve", "two_time", "unconditional_qfi", "TwoTimeResult", "rates", "optimal_pump",
-           "collective_moments"]
+__all__ = ["steady_state", "evolve", "two_time", "dicke_two_time", "DickeTwoTime", "unconditional_qfi",
+           "rates", "optimal_pump", "collective_moments"]
 
 METHOD = "permutational"
 
@@ -369,79 +369,11 @@ def _propagate(L, x0, times, progress=False, desc=""):
     return out
 
 
-@dataclass
-class TwoTimeResult:
-    """A steady-state two-time function and its fitted decay.
-
-    Attributes
-    ----------
-    taus : ndarray
-        Delays (1/Gamma).
-    values : ndarray (complex)
-        ``kind="J"``: <J+(tau) J-(0)>; ``kind="pair"``: Z_ab(tau).
-    rate : float
-        gamma of the fit A exp(-gamma tau) to |values| (:func:`mpsync.observables.fit_decay`).
-    amplitude : float
-    parts : dict
-        ``kind="pair"``: ``same`` <s+_a(tau) s-_a> and ``cross`` <s+_a(tau) s-_b> (a != b);
-        Z_ab = 2 same + 2 cross.
-    """
-
-    kind: str
-    taus: np.ndarray
-    values: np.ndarray
-    rate: float = float("nan")
-    amplitude: float = float("nan")
-    parts: dict = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-def two_time(result_or_system, taus, kind: str = "J", fit: bool = True, progress: bool = False):
-    """Steady-state two-time functions by the quantum regression theorem.
-
-    ``kind="J"``: G(tau) = <J+(tau) J-(0)> = Tr[J+ exp(L tau)(J- rho)], with J- rho
-    in the sector m - m' = -1 of the N-spin Dicke space.
-
-    ``kind="pair"``: Z_ab(tau) = <(s+_a(tau) + s+_b(tau))(s-_a + s-_b)>
-    (docs/physics.md#two-time) = 2 <s+_a(tau) s-_a> + 2 <s+_b(tau) s-_a>; both come from evolving
-    s-_a rho in the (N - 1 symmetric) x (site a) space, sector -1.
-
-    Parameters
-    ----------
-    result_or_system : SteadyState (this solver) or DipoleSystem
-    taus : array_like
-        Increasing delays >= 0 (1/Gamma).
-    kind : {"J", "pair"}
-    fit : bool
-        Fit A exp(-gamma tau) to |values| (needs >= 3 delays).
-
-    Returns
-    -------
-    TwoTimeResult
-        At tau = 0: ``J`` gives <J+J-> = N (1 + sz)/2 + N (N - 1) C, ``pair`` gives
-        (1 + sz) + 2 C.
-
-    Notes
-    -----
-    The issue phrases this through the sector n_ket - n_bra = +1, which holds
-    rho J+ and gives the complex conjugate <J+(0) J-(tau)>; evolving J- rho in
-    the sector -1 gives <J+(tau) J-(0)> directly (the two sectors' Liouvillians
-    are complex conjugates of each other).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from mpsync import DipoleSystem
-    >>> pair = two_time(DipoleSystem.all_to_all(70, 15, 7.5), np.linspace(0, 2, 41), kind="pair")
-    >>> round(1 / pair.rate, 2)   # Gamma / gamma of Fig. S1  # doctest: +SKIP
-    0.33
-    """
-    t0 = time.perf_counter()
-    res = _populations(result_or_system)
+def _dicke_two_time(res, taus, kind, progress):
+    """(values, parts) of :func:`dicke_two_time` for a steady state of this solver."""
     system = res.system
     r = rates(system)
     n = system.n
-    taus = check_times(taus, "taus")
     R, j, m = (res.extras[k] for k in ("populations", "j", "m"))
     parts = {}
     if kind == "J":
@@ -456,8 +388,9 @@ def two_time(result_or_system, taus, kind: str = "J", fit: bool = True, progress
         if n < 2:
             raise InvalidSystemError("the pair function needs N >= 2")
         if n > _MAX_N_PAIR:
-            raise TooLargeError(f"the pair function is implemented up to N = {_MAX_N_PAIR} "
-                                f"(N = {n} requested); use method='cumulant'")
+            raise TooLargeError(f"the pair functions are implemented up to N = {_MAX_N_PAIR} "
+                                f"(N = {n} requested); use method='cumulant', or pairs=[] for "
+                                "<J+(tau) J-(0)> alone")
         space = SiteSpace(n, -1)
         x0 = space.from_dicke_populations(R, j, m, lower_site=True)
         L = space.liouvillian(r["collective_emission"], r["emission"], r["pumping"], r["delta"], r["g"])
@@ -471,7 +404,101 @@ def two_time(result_or_system, taus, kind: str = "J", fit: bool = True, progress
         values = 2 * same + 2 * cross
     else:
         raise InvalidSystemError(f"kind must be 'J' or 'pair', got {kind!r}")
-    out = TwoTimeResult(kind, taus, values, parts=parts)
+    return values, parts
+
+
+def two_time(system, taus, pairs=None, steady: SteadyState | None = None, *, progress: bool = False):
+    """Steady-state two-time functions of identical all-to-all dipoles (quantum regression).
+
+    <J+(tau) J-(0)> = Tr[J+ exp(L tau)(J- rho_ss)] with J- rho_ss in the sector
+    m - m' = -1 of the Dicke space, and for every pair (by permutation symmetry all
+    pairs are equal) G_aa(tau) = <s+_a(tau) s-_a(0)>, G_ab(tau) = <s+_a(tau) s-_b(0)>
+    from evolving s-_a rho_ss in the (N - 1 symmetric) x (site a) space, sector -1;
+    Z_ab = 2 G_aa + 2 G_ab (docs/physics.md#two-time). Exact (round-off).
+
+    Parameters
+    ----------
+    system : DipoleSystem
+        Permutation symmetric (identical all-to-all dipoles).
+    taus : array_like
+        Strictly increasing delays >= 0 (1/Gamma).
+    pairs : None, int or list of (a, b)
+        See :func:`mpsync.solvers.correlations.resolve_pairs`; the pair functions need
+        N <= 300 (an empty list gives <J+(tau) J-(0)> alone, at any N).
+    steady : SteadyState, optional
+        This solver's steady state of ``system``.
+    progress : bool
+        tqdm bars over the delays.
+
+    Returns
+    -------
+    TwoTimeResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mpsync import DipoleSystem
+    >>> r = two_time(DipoleSystem.all_to_all(70, 15, 7.5), np.linspace(0, 2, 41), pairs=[(0, 1)])
+    >>> round(1 / r.fits["gamma"][0], 2)   # Gamma / gamma of Fig. S1  # doctest: +SKIP
+    0.33
+    """
+    from ..correlations import assemble, check_taus, resolve_pairs, steady_of
+
+    t0 = time.perf_counter()
+    taus = check_taus(taus)
+    n = system.n
+    pairs = resolve_pairs(pairs, n)
+    res = steady_of(steady, system, "permutational", steady_state)
+    J, _ = _dicke_two_time(res, taus, "J", progress)
+    parts = {}
+    if len(pairs):
+        if n == 1:
+            parts = {"same": J, "cross": J}
+        else:
+            _, parts = _dicke_two_time(res, taus, "pair", progress)
+    G = lambda a, b: parts["same"] if a == b else parts["cross"]  # noqa: E731
+    return assemble(system, "permutational", taus, pairs, G, J,
+                    diagnostics={"seconds": time.perf_counter() - t0, "N": n})
+
+
+@dataclass
+class DickeTwoTime:
+    """What :func:`dicke_two_time` returns (the former ``permutational.TwoTimeResult``).
+
+    Attributes
+    ----------
+    kind : str
+    taus : ndarray
+    values : ndarray (complex)
+        ``kind="J"``: <J+(tau) J-(0)>; ``kind="pair"``: Z_ab(tau).
+    rate, amplitude : float
+        The fit A exp(-gamma tau) to |values| (:func:`mpsync.observables.fit_decay`).
+    parts : dict
+        ``kind="pair"``: ``same`` <s+_a(tau) s-_a> and ``cross`` <s+_a(tau) s-_b>.
+    """
+
+    kind: str
+    taus: np.ndarray
+    values: np.ndarray
+    rate: float = float("nan")
+    amplitude: float = float("nan")
+    parts: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def dicke_two_time(result_or_system, taus, kind: str = "J", fit: bool = True, progress: bool = False):
+    """The former ``permutational.two_time(result, taus, kind=...)``, kept for one release.
+
+    Deprecated: use :func:`mpsync.two_time` (``method="permutational"``), which returns
+    both functions, fits and the spectrum in one :class:`~mpsync.result.TwoTimeResult`.
+    ``kind="J"`` gives <J+(tau) J-(0)>, ``kind="pair"`` Z_ab(tau); ``fit`` fits
+    A exp(-gamma tau) to |values|.
+    """
+    t0 = time.perf_counter()
+    res = _populations(result_or_system)
+    taus = check_times(taus, "taus")
+    values, parts = _dicke_two_time(res, taus, kind, progress)
+    out = DickeTwoTime(kind, taus, values, parts=parts)
     if fit and taus.size >= 3:
         out.amplitude, out.rate = fit_decay(taus, values)
     out.seconds = time.perf_counter() - t0
