@@ -118,9 +118,21 @@ def test_mpo_matches_exact_on_a_short_delay_range():
     err = np.abs(r.Z - ref.Z)
     assert err.max() < 1e-3
     assert np.max(np.abs(r.J - ref.J)) < 1e-3
-    # the error bar (max_bond 16 vs 8) is stated and covers the true error
-    assert r.errors["Z"].shape == r.Z.shape and np.all(err <= r.errors["Z"] + 1e-5)
+    # the error bar (max_bond 16 from the steady state vs 8 from the lower rung's steady
+    # state) is stated and covers the true error, at tau = 0 too (the steady state's error)
+    assert r.errors["Z"].shape == r.Z.shape and np.all(err <= r.errors["Z"] + 1e-7)
     assert r.diagnostics["max_bond"] == 16 and r.diagnostics["low_bond"] == 8
+    assert r.diagnostics["error_bar_includes_steady_state"] is True
+
+
+def test_mpo_error_bar_without_a_lower_rung_says_so():
+    s = DipoleSystem.chain(4, 0.1, "magic", W=2.0)
+    with pytest.warns(mpsync.NoErrorBarWarning, match="a single rung"):
+        steady = mpsync.steady_state(s, method="mpo", max_bond=8)
+    assert "previous_mps" not in steady.extras
+    with pytest.warns(mpsync.NoErrorBarWarning, match="propagation's error only"):
+        r = mpsync.two_time(steady, [0.0, 0.5], method="mpo", pairs=[(1, 2)], dt=0.1)
+    assert r.diagnostics["error_bar_includes_steady_state"] is False
 
 
 def test_save_load_round_trip(tmp_path):

@@ -265,7 +265,7 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
                                "initial": initial if isinstance(initial, str) else "custom"})
     retries = 0
     while True:
-        eng, records, ctrl, stop, secs = _climb(resume=resume, **cfg)
+        eng, records, ctrl, stop, secs, certified = _climb(resume=resume, **cfg)
         if not records:
             raise ConvergenceError(
                 f"method='mpo': not even the first rung (max_bond={rungs[0]}) finished within "
@@ -288,14 +288,16 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
     return _result(system, eng, records, ctrl, stop, time.perf_counter() - t_start + secs,
                    mpo=mpo, mpo_dims=mpo_dims, zq_tol=zq_tol, single=max_bond is not None,
                    residual=residual, like=like, resume=resume, retries=retries,
-                   moments=moments, mps=mps, symmetry=symmetry)
+                   moments=moments, mps=mps, symmetry=symmetry,
+                   previous=certified[-2] if len(certified) >= 2 else None)
 
 
 def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutoff, initial,
            checkpoint, checkpoint_every, progress, like, krylov_tol, krylov_dim, single,
            answer_options, resume, symmetry="none"):
     """Climb the ladder; returns (engine, rung records, last control, stop reason,
-    seconds spent before a resume)."""
+    seconds spent before a resume, the certified rungs' (max_bond, dense MPS) of this run,
+    the last two only)."""
     t_start = time.perf_counter()
     n = system.n
     records: list = []
@@ -344,6 +346,7 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
         save_checkpoint(checkpoint, system, eng.state(), state, answer_options)
 
     prev = None          # the last finished rung's (engine, state), kept for the time budget
+    certified = []       # (max_bond, dense MPS) of the last two certified rungs of this run
     best = None          # the last certified rung's (engine, state): what the ladder returns
     for k in range(k0, len(rungs)):
         if done:
@@ -424,6 +427,9 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
         eng.charge_leak = 0.0
         if verdict is None:
             best = (eng, list(eng.mps))
+            # kept so that the two-time functions' error bar can start its lower run from
+            # the lower rung's own steady state (mpo/regression.py)
+            certified = certified[-1:] + [(chi, [np.asarray(to_numpy(A)) for A in eng.state()])]
         elif best is not None and reason != "time_budget":
             # an uncertified rung is left out: the next rung climbs from the last certified
             # state, not from a wrong fixed point
@@ -456,7 +462,7 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
         best_eng, best_mps = best
         best_eng.matvecs, best_eng.truncation = eng.matvecs, eng.truncation
         eng, eng.mps = best_eng, list(best_mps)
-    return eng, records, ctrl, stop, before
+    return eng, records, ctrl, stop, before, certified
 
 
 #: a certificate counts as "worse" than its predecessor's above this factor of it ...
@@ -567,8 +573,11 @@ def _engine_class(symmetry, chi):
 
 
 def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol, single, residual,
-            like, resume, retries, moments, mps, symmetry="none"):
-    """Assemble the SteadyState (errors from the ladder, diagnostics, warning)."""
+            like, resume, retries, moments, mps, symmetry="none", previous=None):
+    """Assemble the SteadyState (errors from the ladder, diagnostics, warning).
+
+    ``previous``: (max_bond, MPS) of the certified rung below the returned one, kept in
+    ``extras["previous_mps"]`` (trace 1) for the two-time error bar."""
     n = system.n
     if not records:
         raise ConvergenceError("method='mpo': no rung finished within the time budget; raise "
@@ -652,8 +661,11 @@ def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol,
         diagnostics["warning"] = detail
         warnings.warn(f"method='mpo': {detail}", NoErrorBarWarning, stacklevel=3)
     mps_np = [np.asarray(to_numpy(A)) for A in mps]
-    return SteadyState(system, moments, METHOD, diagnostics, errors=errors,
-                       extras={"mps": mps_np, "state": to_quimb(mps_np)})
+    extras = {"mps": mps_np, "state": to_quimb(mps_np)}
+    if previous is not None:
+        extras["previous_mps"] = [np.asarray(A) for A in trace_normalized(previous[1])]
+        extras["previous_max_bond"] = int(previous[0])
+    return SteadyState(system, moments, METHOD, diagnostics, errors=errors, extras=extras)
 
 
 def ladder_error(records) -> float:

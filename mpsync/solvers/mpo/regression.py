@@ -16,22 +16,27 @@ identity transfer matrices. ``J- rho_ss`` (an MPO of bond dimension 2 applied to
 MPS) gives <J+(tau) J-(0)> in the same way.
 
 The error bar of every curve is the difference between two runs, at the bond
-dimension ``max_bond`` and at ``max_bond // 2`` (the same rule as the steady-state
-ladder's: the difference between the last two rungs); the steady state's own
-error enters through its initial condition and is reported beside it
-(``diagnostics["steady_ZQ_error"]``).
+dimension ``max_bond`` from the steady state and at ``max_bond // 2`` from the
+steady state of the ladder's rung below (``extras["previous_mps"]`` of the MPO
+:class:`~mpsync.result.SteadyState`): the same rule as the steady-state ladder's,
+the difference between the last two rungs, so the bar contains the steady state's
+own error as well as the propagation's. A steady state without a lower rung (a
+single explicit rung, or one loaded from a file) starts both runs from the same
+state; then the bar misses the steady state's error (it is 0 at tau = 0), which
+``diagnostics["error_bar_includes_steady_state"] = False`` and a warning say.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 from autoray import do, to_numpy
 
 from ...channels import ID2, SM, SP
-from ...errors import InvalidOptionError
+from ...errors import InvalidOptionError, NoErrorBarWarning
 from .prepare import build_mpo, check_fits, positive
 from .tdvp import TDVP, norm
 from .vectorized import VEC_IDENTITY, covector
@@ -165,7 +170,8 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     collective : bool
         Also <J+(tau) J-(0)> (one more run, unless the pairs cover every site).
     error_bar : bool
-        Repeat at ``max_bond // 2``; ``errors["Z"]``, ``errors["J"]`` are the differences.
+        Repeat at ``max_bond // 2`` from the lower rung's steady state;
+        ``errors["Z"]``, ``errors["J"]`` are the differences.
     progress : bool
         tqdm bar over the runs.
 
@@ -173,7 +179,14 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     -------
     TwoTimeResult
         ``errors`` (with ``error_bar``); ``diagnostics``: ``max_bond``, ``low_bond``,
-        ``runs`` (steps, matvecs, truncation per run), ``steady_ZQ_error``, ``seconds``.
+        ``runs`` (steps, matvecs, truncation per run), ``steady_ZQ_error``,
+        ``error_bar_includes_steady_state``, ``seconds``.
+
+    Warns
+    -----
+    NoErrorBarWarning
+        With ``error_bar`` and a steady state that has no lower rung: the bar then
+        misses the steady state's own error.
 
     Examples
     --------
@@ -204,6 +217,13 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
         check_fits(n, max_bond, mpo_dims, krylov_dim)
     steady = steady_of(steady, system, "mpo", steady_state)
     rho = [np.asarray(A) for A in steady.extras["mps"]]
+    lower = steady.extras.get("previous_mps") if error_bar else None
+    rho_low = rho if lower is None else [np.asarray(A) for A in lower]
+    if error_bar and lower is None:
+        warnings.warn("method='mpo' two_time: the steady state has no lower rung (a single "
+                      "max_bond, or loaded from a file), so the error bar holds the propagation's "
+                      "error only, not the steady state's; compute the steady state with the default "
+                      "ladder for a full error bar", NoErrorBarWarning, stacklevel=3)
     chi = max_bond or max(int(A.shape[2]) for A in rho[:-1]) if n > 1 else 1
     chi = max(int(chi), 2)
     check_fits(n, chi, mpo_dims, krylov_dim)
@@ -218,7 +238,9 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     runs, values = [], {}
     try:
         for b, c in jobs:
-            X0 = apply_collective_lowering(rho) if b == "J" else apply_lowering(rho, int(b))
+            # the lower run starts from the lower rung's steady state (module docstring)
+            start = rho if c == chi else rho_low
+            X0 = apply_collective_lowering(start) if b == "J" else apply_lowering(start, int(b))
             v, info = propagate(mpo, X0, taus, c, dt, cutoff, krylov_tol, krylov_dim)
             values[(b, c)] = v
             runs.append({"source": str(b), "max_bond": int(c), **info})
@@ -251,6 +273,7 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
                    "low_bond": int(bonds[-1]) if error_bar else None, "dt": float(dt), "runs": runs,
                    "mpo_bond_dims": mpo_dims,
                    "steady_ZQ_error": None if zq_err is None else float(np.max(zq_err)),
+                   "error_bar_includes_steady_state": bool(error_bar and lower is not None),
                    "steady_converged": steady.diagnostics.get("converged")}
     return assemble(system, "mpo", taus, pairs, G, J, errors, diagnostics,
                     G_error=G_err if error_bar else None)
