@@ -9,6 +9,13 @@ Usage::
 
     python benchmarks/bench_exact.py              # N = 5..10, QuTiP at 5, 6, 7
     python benchmarks/bench_exact.py --nmax 8 --qutip-nmax 6
+    python benchmarks/bench_exact.py --n 13 --memory             # issue 21: time and peak RSS
+    python benchmarks/bench_exact.py --n 9 10 11 12 --memory     # estimate vs measured peak
+    python benchmarks/bench_exact.py --n 14 --memory --cap-gib 19 --spacing 0.1 --W 2
+
+With ``--memory`` every N runs in its own subprocess (its peak RSS, ``ru_maxrss``, is
+that solve's alone) under an address-space limit of ``--cap-gib`` GiB (RLIMIT_AS), and the
+table gives time, peak RSS, ``exact.estimate_memory`` and the GMRES figures.
 
 Prints a markdown table.
 """
@@ -16,8 +23,10 @@ Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
+import sys
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -64,14 +73,84 @@ def best_of(fn, repeat):
     return best, out
 
 
+def _memory_worker(n, spacing, W, theta, restart, cap_gib, krylov="gmres"):
+    """One steady state in this process (run as a subprocess); prints a JSON line."""
+    import resource
+
+    if cap_gib:
+        cap = int(cap_gib * 1024 ** 3)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    threadpool_limits(1)
+    s = DipoleSystem.chain(n, spacing, theta, W=W)
+    t = time.perf_counter()
+    ss = exact.steady_state(s, restart=restart, krylov=krylov)
+    secs = time.perf_counter() - t
+    d = ss.diagnostics
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
+    if hwm:  # the same, without any pre-exec pages ru_maxrss may count
+        peak = min(peak, int(hwm[0].split()[1]) * 1024)
+    mirror = bool(d.get("mirror"))
+    print(json.dumps({"n": n, "seconds": secs, "peak_rss": peak, "iterations": d.get("iterations"),
+                      "restart": d.get("restart"), "residual": d["residual"], "mirror": mirror,
+                      "krylov": d.get("krylov"), "matvecs": d.get("matvecs"),
+                      "estimate": exact.estimate_memory(n, restart=d.get("restart"), mirror=mirror,
+                                                        krylov=d.get("krylov", "gmres")),
+                      "C01": float(ss.correlations[0, 1].real), "sz0": float(ss.sz[0])}), flush=True)
+
+
+def memory_table(ns, spacing, W, theta, restart, cap_gib, krylov="gmres"):
+    """Time, peak RSS and the estimate, each N in a fresh subprocess (benchmarks/RESULTS.md, issue 21)."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    print(f"commit {commit} (+ working tree), {time.strftime('%Y-%m-%d')}, BLAS threads 1, chain theta "
+          f"{theta}, spacing {spacing}, W = {W}, address-space cap {cap_gib} GiB\n")
+    print("| N | krylov | seconds | peak RSS (GB) | estimate (GB) | estimate / peak | iterations (restart) "
+          "| matvecs | residual | C_01 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n in ns:
+        cmd = [sys.executable, __file__, "--worker", str(n), "--spacing", str(spacing), "--W", str(W),
+               "--theta", str(theta), "--cap-gib", str(cap_gib), "--krylov", krylov]
+        if restart:
+            cmd += ["--restart", str(restart)]
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        line = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
+        if run.returncode or not line:
+            print(f"| {n} | failed (rc {run.returncode}): {run.stderr.strip().splitlines()[-1:]} |", flush=True)
+            continue
+        r = json.loads(line[-1])
+        rs = f" ({r['restart']})" if r["restart"] else ""
+        print(f"| {n} | {r['krylov']} | {r['seconds']:.1f} | {r['peak_rss'] / 1e9:.2f} | {r['estimate'] / 1e9:.2f} "
+              f"| {r['estimate'] / r['peak_rss']:.2f} | {r['iterations']}{rs} | {r['matvecs']} "
+              f"| {r['residual']:.1e} | {r['C01']:.12f} |", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, nargs="+", help="with --memory: the N to run")
+    ap.add_argument("--memory", action="store_true",
+                    help="time and peak RSS of each N in its own subprocess, against the estimate")
+    ap.add_argument("--cap-gib", type=float, default=19.0, help="address-space limit of each subprocess")
+    ap.add_argument("--spacing", type=float, default=0.1)
+    ap.add_argument("--W", type=float, default=2.0)
+    ap.add_argument("--theta", default="magic")
+    ap.add_argument("--restart", type=int, default=None, help="GMRES restart (default: the solver's)")
+    ap.add_argument("--krylov", default="gmres", choices=["gmres", "bicgstab"])
+    ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--nmin", type=int, default=5)
     ap.add_argument("--nmax", type=int, default=10)
     ap.add_argument("--qutip-nmax", type=int, default=7)
     ap.add_argument("--direct-nmax", type=int, default=7,
                     help="also time solver='direct' (sparse LU) up to this N")
     args = ap.parse_args(argv)
+    theta = args.theta if args.theta == "magic" else float(args.theta)
+    if args.worker is not None:
+        return _memory_worker(args.worker, args.spacing, args.W, theta, args.restart, args.cap_gib,
+                              args.krylov)
+    if args.memory:
+        return memory_table(args.n or [9, 10, 11, 12], args.spacing, args.W, theta, args.restart,
+                            args.cap_gib, args.krylov)
     threadpool_limits(1)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()

@@ -294,6 +294,89 @@ def test_memory_refusal_before_allocation(monkeypatch):
         exact.evolve(s, [0.0, 1.0])
 
 
+def test_refusal_names_the_largest_n_that_fits(monkeypatch):
+    """A size that does not fit is refused before any allocation, naming the largest N that
+    would and the methods that reach further (issue 21)."""
+    s9, s10 = (DipoleSystem.chain(n, 0.1, "magic", W=2.0) for n in (9, 10))
+    est9, est10 = (exact.estimate_memory(n, mirror=True) for n in (9, 10))
+    monkeypatch.setenv("MPSYNC_MAX_MEMORY", str(int((est9 + est10) / 2 / 0.8)))
+
+    def boom(*a, **k):
+        raise AssertionError("allocated before the memory check")
+
+    monkeypatch.setattr(exact, "SectorBasis", boom)
+    monkeypatch.setattr(exact, "SectorOperator", boom)
+    with pytest.raises(TooLargeError, match=r"N=10 .*use method=.*largest N that fits here is 9"):
+        exact.steady_state(s10)
+    with pytest.raises(AssertionError, match="allocated"):  # N = 9 passes the check
+        exact.steady_state(s9)
+
+
+_PEAK_SCRIPT = """
+import json, os, resource, sys
+os.environ["OMP_NUM_THREADS"] = "1"
+from threadpoolctl import threadpool_limits
+threadpool_limits(1)
+from mpsync import DipoleSystem
+from mpsync.solvers import exact
+n, krylov = int(sys.argv[1]), sys.argv[2]
+ss = exact.steady_state(DipoleSystem.chain(n, 0.1, "magic", W=2.0), krylov=krylov)
+d = ss.diagnostics
+# VmHWM: the peak RSS of this address space (ru_maxrss would also count the forked pytest
+# process before exec)
+hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
+peak = int(hwm[0].split()[1]) * 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"peak": peak,
+                  "estimate": exact.estimate_memory(n, restart=d["restart"], mirror=d["mirror"],
+                                                    krylov=d["krylov"]),
+                  "residual": d["residual"]}))
+"""
+
+
+@pytest.mark.parametrize("n, krylov", [(9, "auto"), (10, "auto"), (10, "bicgstab")])
+def test_memory_estimate_matches_the_measured_peak(n, krylov):
+    """estimate_memory within 20 % of the peak RSS of a process that does one solve (issue 21)."""
+    import json
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(n), krylov], capture_output=True, text=True,
+                         timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr
+    r = json.loads(run.stdout.strip().splitlines()[-1])
+    assert r["residual"] < 1e-10
+    assert abs(r["estimate"] / r["peak"] - 1) < 0.2, r
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_free_jumps_equal_stored_jumps(rng, mirror):
+    """The jumps applied from index tables (default) equal the stored sparse matrices."""
+    s = _mirror_chain(6) if mirror else random_system(rng, 5)
+    free = exact.SectorOperator(s, mirror=mirror)
+    stored = exact.SectorOperator(s, mirror=mirror, jumps="stored")
+    assert free.jumps == "free" and free.nnz_jumps < stored.nnz_jumps
+    v = rng.normal(size=free.size) + 1j * rng.normal(size=free.size)
+    for f in ("apply", "apply_lower", "apply_raise", "solve_M"):
+        a, b = getattr(free, f)(v), getattr(stored, f)(v)
+        np.testing.assert_allclose(a, b, atol=1e-12 * np.abs(b).max(), err_msg=f)
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_bicgstab_equals_gmres(rng, mirror):
+    """krylov='bicgstab' (about ten vectors instead of the GMRES basis) reaches the same state."""
+    s = _mirror_chain(7) if mirror else random_system(rng, 6)
+    a = exact.steady_state(s, solver="iterative", reuse=False)
+    b = exact.steady_state(s, solver="iterative", reuse=False, krylov="bicgstab")
+    assert b.diagnostics["krylov"] == "bicgstab" and b.diagnostics["gmres_info"] == 0
+    assert b.diagnostics["mirror"] == mirror and b.diagnostics["residual"] < 1e-10
+    assert b.diagnostics["matvecs"] == 2 * b.diagnostics["iterations"]
+    np.testing.assert_allclose(b.correlations, a.correlations, atol=1e-10)
+    bicg, gmres = (exact.estimate_memory(14, mirror=True, krylov=k) for k in ("bicgstab", "gmres"))
+    assert bicg < 0.6 * gmres
+    with pytest.raises(mpsync.errors.InvalidOptionError, match="krylov"):
+        exact.steady_state(s, krylov="cg")
+
+
 def test_refuses_n16():
     s = DipoleSystem.chain(16, 0.1, "magic", W=2.0)
     with pytest.raises(TooLargeError, match=r"N=16 needs ~.*GB.*use method=.*'mpo'.*'cumulant'"):

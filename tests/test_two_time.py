@@ -135,6 +135,18 @@ def test_mpo_error_bar_without_a_lower_rung_says_so():
     assert r.diagnostics["error_bar_includes_steady_state"] is False
 
 
+def test_a_loaded_or_foreign_steady_state_is_refused_with_one_line(tmp_path):
+    s = DipoleSystem.chain(4, 0.1, "magic", W=2.0)
+    steady = mpsync.steady_state(s)
+    steady.save(tmp_path / "ss.npz")
+    loaded = mpsync.SteadyState.load(tmp_path / "ss.npz")
+    with pytest.raises(NotApplicableError, match="has no 'basis'.*loaded from a file"):
+        mpsync.two_time(loaded, [0.0, 0.5])
+    with pytest.raises(NotApplicableError, match="belongs to another system"):
+        from mpsync.solvers import exact
+        exact.two_time(s.replace(W=5.0), [0.0, 0.5], steady=steady)
+
+
 def test_save_load_round_trip(tmp_path):
     s = DipoleSystem.chain(4, 0.1, "magic", W=2.0)
     r = mpsync.two_time(s, np.linspace(0, 2, 21), pairs=[(0, 1), (2, 3)])

@@ -83,8 +83,21 @@ def check_taus(taus) -> np.ndarray:
     return check_times(taus, "taus", strictly_increasing=True)
 
 
-def steady_of(steady, system, method, solve):
-    """``steady`` if it is this method's steady state of ``system``, else ``solve(system)``."""
+def _same_system(a, b) -> bool:
+    """Whether two systems have the same N, f, g, detunings, pump and Gamma."""
+    if a is b:
+        return True
+    return (a.n == b.n and float(a.W) == float(b.W) and float(a.gamma) == float(b.gamma)
+            and all(np.array_equal(np.asarray(getattr(a, k)), np.asarray(getattr(b, k)))
+                    for k in ("f", "g", "delta")))
+
+
+def steady_of(steady, system, method, solve, needs=()):
+    """``steady`` if it is this method's steady state of ``system``, else ``solve(system)``.
+
+    ``needs``: the ``extras`` keys the method's regression reads (a steady state loaded
+    from a file keeps its moments but not its state vector, so it is refused with one line).
+    """
     if steady is None:
         return solve(system)
     if not isinstance(steady, SteadyState):
@@ -93,6 +106,14 @@ def steady_of(steady, system, method, solve):
         raise NotApplicableError(f"the steady state given was computed with method='{steady.method}'; "
                                  f"two-time functions of method='{method}' need its own steady state "
                                  f"(pass the system, or a steady state of method='{method}')")
+    if not _same_system(steady.system, system):
+        raise NotApplicableError("the steady state given belongs to another system (N, f, g, delta, W "
+                                 "or Gamma differ); pass the system, or its own steady state")
+    missing = [k for k in needs if k not in (steady.extras or {})]
+    if missing:
+        raise NotApplicableError(f"the steady state given has no {missing[0]!r} (one loaded from a file "
+                                 f"keeps only its moments); pass the system to method='{method}' and "
+                                 "its steady state is computed again")
     return steady
 
 

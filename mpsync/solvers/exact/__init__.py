@@ -43,10 +43,16 @@ Time evolution and two-time functions
     gives <s+_a(tau) s-_b(0)> by quantum regression in the sector n_ket - n_bra = -1.
 
 Memory
-    Every entry point estimates its peak memory first (:func:`estimate_memory`) and
-    raises :class:`mpsync.errors.TooLargeError` naming method='mpo' or 'trajectories'
-    when it will not fit (the iterative steady state needs ~0.45 GB at N = 10,
-    ~8 GB at N = 12).
+    The iterative solver stores no jump matrix: the jumps into block k are applied as
+    sum_a F_a X S_a, F_a a sparse (m_k x m_{k+1}) matrix with N - k entries a row, S_a a
+    column selection (:meth:`SectorOperator._free_tables`), the same multiply-adds as the
+    stored matrix, which would be 23 GB at N = 14. What remains is the Krylov method's
+    vectors (BiCGStab from N = 12: about 22 in all; GMRES below: its basis of 40 and about
+    19 more) and the Sylvester factors. Every entry point estimates its peak memory first
+    (:func:`estimate_memory`, within 6 % of the measured peak RSS at N = 9-14) and raises
+    :class:`mpsync.errors.TooLargeError` naming the largest N that fits and the methods
+    that reach further when it will not fit (mirror-symmetric chains, defaults: 0.11 GB at
+    N = 9, 0.56 GB at N = 12, 1.9 GB at N = 13, 7.1 GB at N = 14).
 
 Orderings of the full 4^N Liouvillian (:func:`liouvillian`)
     ``"interleaved"``: per site ``s_a = 2 i_a + j_a`` (ket i, bra j, 0 = down),
@@ -80,7 +86,7 @@ from .sector_basis import (SectorBasis, assemble, nnz_estimate_full, nnz_estimat
 
 __all__ = ["liouvillian", "sector_liouvillian", "steady_state", "evolve", "density_matrix",
            "correlation_function", "two_time", "sector_moments", "full_moments", "estimate_memory",
-           "SectorOperator", "clear_operator_cache"]
+           "default_restart", "resolve_krylov", "SectorOperator", "clear_operator_cache"]
 
 METHOD = "exact"
 
@@ -101,9 +107,57 @@ _INDEX = 8
 
 
 # ---------------------------------------------------------------------- memory
-def estimate_memory(n: int, kind: str = "sector", solver: str = "iterative", restart: int = 40,
-                    mirror: bool = False) -> float:
-    """Estimated peak bytes of the exact solver.
+def default_restart(n: int) -> int:
+    """GMRES restart length of ``steady_state(restart=None)``: 40 up to N = 13, 20 beyond.
+
+    The iteration count hardly depends on it (N = 11: 43, 45, 47, 52 iterations at restart
+    40, 30, 20, 10; N = 12: 47 and 51 at 40 and 20), while the Krylov basis is most of the
+    memory: at N = 14 a reduced vector is 0.32 GB, so 20 instead of 40 saves 6.4 GB.
+    """
+    return 40 if n <= 13 else 20
+
+
+def _mirror_size(n: int) -> int:
+    """Unknowns of the mirror-reduced balanced sector: sum_k m_e^2 + m_o^2, with
+    m_e = (m + p) / 2, m_o = (m - p) / 2 and p the palindromes among the C(N, k) configurations."""
+    tot = 0
+    for k in range(n + 1):
+        m = comb(n, k)
+        if n % 2 == 0:
+            p = comb(n // 2, k // 2) if k % 2 == 0 else 0
+        else:
+            p = comb((n - 1) // 2, k // 2)
+        tot += ((m + p) // 2) ** 2 + ((m - p) // 2) ** 2
+    return tot
+
+
+#: resident memory of the interpreter with numpy, scipy and mpsync imported (measured 83 MB)
+_BASE_BYTES = 85e6
+#: vectors of the iterative solve beside the Krylov basis (GMRES's own x, r, w, the matvec's
+#: temporaries, the blocks of the largest excitation number, and the Sylvester factors V, V^-1,
+#: the denominators and K_k, each as large as a vector); fitted to the peak RSS at N = 9-12
+_EXTRA_VECTORS = {True: 19, False: 16}
+#: all the vectors of a BiCGStab solve (its r, r~, p, v, s, t, x, the matvec's temporaries and
+#: the factors; no basis), fitted to the peak RSS at N = 9-12 with the mirror reduction
+BICGSTAB_VECTORS = {True: 22, False: 19}
+KRYLOV = ("auto", "gmres", "bicgstab")
+#: from this N on ``krylov="auto"`` runs BiCGStab: at N = 12 40 s and 0.55 GB against GMRES(40)'s
+#: 44 s and 1.35 GB (benchmarks/RESULTS.md, "N = 13 and 14")
+BICGSTAB_FROM_N = 12
+
+
+def resolve_krylov(krylov: str, n: int) -> str:
+    """The Krylov method that ``krylov`` names at N (``"auto"``: BiCGStab from :data:`BICGSTAB_FROM_N`)."""
+    if krylov not in KRYLOV:
+        raise InvalidOptionError(f"krylov must be 'auto', 'gmres' or 'bicgstab', got {krylov!r}")
+    if krylov == "auto":
+        return "bicgstab" if n >= BICGSTAB_FROM_N else "gmres"
+    return krylov
+
+
+def estimate_memory(n: int, kind: str = "sector", solver: str = "iterative", restart: int | None = None,
+                    mirror: bool = False, krylov: str = "auto") -> float:
+    """Estimated peak bytes (resident, the whole process) of the exact solver.
 
     Parameters
     ----------
@@ -114,10 +168,22 @@ def estimate_memory(n: int, kind: str = "sector", solver: str = "iterative", res
         Liouvillian; ``"sector_matrix"``: the sparse sector Liouvillian (``evolve``).
     solver : {"direct", "iterative"}
         For ``kind="sector"``.
-    restart : int
-        GMRES restart length (Krylov vectors kept).
+    restart : int, optional
+        GMRES restart length (Krylov vectors kept); default :func:`default_restart`.
     mirror : bool
-        Iterative sector solve with the mirror reduction (half the vectors and jumps).
+        Iterative sector solve with the mirror reduction (half the unknowns).
+    krylov : {"auto", "gmres", "bicgstab"}
+        The Krylov method (:func:`resolve_krylov`): GMRES keeps ``restart`` + 1 basis
+        vectors, BiCGStab none.
+
+    Notes
+    -----
+    The iterative solve stores no jump matrix (they are applied from index tables), so its
+    peak is ``(restart + 19)`` vectors of the reduced sector with GMRES (``restart + 16`` of
+    the whole sector without ``mirror``), 22 (19) with BiCGStab, plus the interpreter:
+    within 6 % of the measured peak RSS at N = 9-14 (benchmarks/RESULTS.md, "N = 13 and 14").
+    With the mirror reduction: GMRES 5.0 GB at N = 13 and 12.6 GB at N = 14 (restart 20),
+    BiCGStab 1.9 GB and 7.1 GB.
     """
     entry = _COMPLEX + 2 * _INDEX  # COO triplets before conversion dominate the peak
     if kind == "full":
@@ -129,22 +195,37 @@ def estimate_memory(n: int, kind: str = "sector", solver: str = "iterative", res
         # LU fill-in measured on dipolar chains: 6.1e5, 9.5e6, 1.4e8 nonzeros at N = 6, 7, 8
         lu_nnz = 6.1e5 * (size / 924.0) ** 2.05
         return 2.5 * entry * nnz_estimate_sector(n) + (_COMPLEX + _INDEX) * 1.5 * lu_nnz
-    # jumps are stored as CSR (complex + int32) and assembled one block at a time
-    jumps = sum(comb(n, k) ** 2 * (k * k + (n - k)) for k in range(n + 1))
-    largest = max(comb(n, k) ** 2 * k * k for k in range(n + 1))
-    dense_blocks = sum(comb(n, k) ** 2 for k in range(n + 1))
+    krylov = resolve_krylov(krylov, n)
+    if krylov == "bicgstab":
+        vectors = BICGSTAB_VECTORS[bool(mirror)]
+    else:
+        vectors = (default_restart(n) if restart is None else int(restart)) + _EXTRA_VECTORS[bool(mirror)]
     if mirror:
-        # half the rows of the jumps, half the unknowns; K_k stays whole beside its parity blocks
-        jumps, size = jumps / 2, size / 2
-    return (20 * jumps + 3 * entry * largest + (restart + 12) * _COMPLEX * size
-            + 8 * _COMPLEX * dense_blocks)
+        size = _mirror_size(n)
+    return _BASE_BYTES + vectors * _COMPLEX * size
 
 
-def _check(system, kind="sector", solver="iterative", restart=40, mirror=False):
+def _fits(nbytes, fraction=0.8):
+    from ...errors import available_memory_bytes
+
+    return nbytes <= fraction * available_memory_bytes()
+
+
+def _check(system, kind="sector", solver="iterative", restart=None, mirror=False, krylov="auto"):
+    """The memory check before any allocation; a refusal names the largest N that fits."""
+    from ...errors import TooLargeError
+
     system.check_lindblad("method='exact'")
-    nbytes = estimate_memory(system.n, kind, solver, restart, mirror)
-    check_memory(nbytes, f"N={system.n} in the exact solver ({kind}, {solver})",
-                 _alternatives(system, "evolve" if kind != "sector" else "steady_state"))
+    nbytes = estimate_memory(system.n, kind, solver, restart, mirror, krylov)
+    try:
+        check_memory(nbytes, f"N={system.n} in the exact solver ({kind}, {solver})",
+                     _alternatives(system, "evolve" if kind != "sector" else "steady_state"))
+    except TooLargeError as err:
+        largest = next((m for m in range(system.n - 1, 0, -1)
+                        if _fits(estimate_memory(m, kind, solver, restart, mirror, krylov))), 0)
+        fit = (f"the largest N that fits here is {largest}" if largest
+               else "no N fits here")
+        raise TooLargeError(f"{err} ({fit} in the exact solver, {kind}, {solver})") from None
     return nbytes
 
 
@@ -207,8 +288,11 @@ class SectorOperator:
     """The sector Liouvillian in block form: D (Sylvester, per k) plus jumps J.
 
     ``D X_k = K_k X_k + X_k K_k^+`` with ``K_k = -i H_eff`` on k excitations;
-    ``J`` (sparse) holds the cross channels, decay and pump. ``solve_D`` inverts D
-    blockwise through the eigen-decomposition of each K_k.
+    ``J`` holds the cross channels, decay and pump: with ``jumps="free"`` (default)
+    applied from index tables and one small sparse matrix per site and block
+    (:meth:`_free_tables`), with ``jumps="stored"`` as assembled sparse matrices
+    (20 bytes a nonzero: 1.1 GB at N = 12, 23 GB at N = 14 with ``mirror``).
+    ``solve_D`` inverts D blockwise through the eigen-decomposition of each K_k.
 
     With ``mirror=True`` (a mirror-symmetric system, :mod:`.mirror`) the operator
     acts on mirror-invariant states in the parity-adapted basis: vectors are
@@ -217,11 +301,14 @@ class SectorOperator:
     """
 
     def __init__(self, system, basis: SectorBasis | None = None, factorize: bool = True,
-                 mirror: bool = False):
+                 mirror: bool = False, jumps: str = "free"):
+        if jumps not in ("free", "stored"):
+            raise InvalidOptionError(f"jumps must be 'free' or 'stored', got {jumps!r}")
         self.system = system
         n = system.n
         self.basis = basis = basis or SectorBasis(n)
         self.parity = None
+        self.jumps = jumps
         if mirror:
             from .mirror import ParityBlock
 
@@ -233,17 +320,26 @@ class SectorOperator:
         # W enters only as a factor of the pump jumps and a shift -W (N - k)/2 of K_k, so
         # everything is built at W = 0 (pump jumps at unit rate) and moved to W by
         # _set_pump: a fresh operator and one moved there by with_pump are the same bits
-        # jumps assembled block by block (peak memory of one block): lower[k] maps
-        # X_{k+1} -> k (decay, cross channels), raise_[k] maps X_{k-1} -> k (pump, W = 1)
-        unit_pump = system.replace(W=1.0)
-        self.lower, self.raise_ = [], []
-        for k in range(n + 1):
-            self.lower.append(self._jump_block(system, k, k + 1, dict(parts=("local", "cross"),
-                                                                      local_jumps="lower"))
-                              if k < n else None)
-            self.raise_.append(self._jump_block(unit_pump, k, k - 1, dict(parts=("local",), local_jumps="raise"))
-                               if k > 0 else None)
-        self.nnz_jumps = sum(int(m.nnz) for m in self.lower + self.raise_ if m is not None)
+        # lower[k] maps X_{k+1} -> k (decay, cross channels), raise_[k] maps X_{k-1} -> k
+        # (pump, W = 1); "stored": sparse matrices assembled block by block; "free": applied
+        # without being stored (:meth:`_free_tables`, a few index tables per block)
+        if jumps == "stored":
+            unit_pump = system.replace(W=1.0)
+            self.lower, self.raise_ = [], []
+            for k in range(n + 1):
+                self.lower.append(self._jump_block(system, k, k + 1, dict(parts=("local", "cross"),
+                                                                          local_jumps="lower"))
+                                  if k < n else None)
+                self.raise_.append(self._jump_block(unit_pump, k, k - 1, dict(parts=("local",),
+                                                                              local_jumps="raise"))
+                                   if k > 0 else None)
+            self.nnz_jumps = sum(int(m.nnz) for m in self.lower + self.raise_ if m is not None)
+        else:
+            self.lower = [self._free_tables("lower", k) if k < n else None for k in range(n + 1)]
+            self.raise_ = [self._free_tables("raise", k) if k > 0 else None for k in range(n + 1)]
+            # the stored entries of the tables (sparse F_a, index arrays)
+            self.nnz_jumps = sum(sum(int(F.nnz) for _, _, F in t) for t in self.lower if t is not None)
+            self.nnz_jumps += sum(sum(int(F.nnz) for _, _, F in t) for t in self.raise_ if t is not None)
         self._K0 = [self._ket_generator(k, W=0.0) for k in range(n + 1)]
         self.cond = 1.0
         self.mirror_leak = 0.0
@@ -254,6 +350,7 @@ class SectorOperator:
                 Ke, Ko, leak = p.parity_blocks(K)
                 self.mirror_leak = max(self.mirror_leak, leak)
                 self._K0_parity.append((Ke, Ko))
+            self._K0 = None  # only the parity blocks are used from here on
         self._factors0 = []
         for k in range(n + 1) if factorize else []:
             if self.parity is None:
@@ -382,13 +479,89 @@ class SectorOperator:
             X[...] = p.to_full(v)
         return out
 
+    def _sites(self):
+        """(site a, weight) of the jump sums: every site, or with ``mirror`` one site of each
+        mirror pair with weight 2 (its image adds the mirror image of its term, and both
+        reduce to the same invariant part) and the middle site of an odd chain with weight 1."""
+        n = self.system.n
+        if self.parity is None:
+            return [(a, 1.0) for a in range(n)]
+        return [(a, 2.0 if a < n - 1 - a else 1.0) for a in range(n) if a <= n - 1 - a]
+
+    def _free_tables(self, kind, k):
+        """Index tables of the jumps into block k, applied without a stored matrix.
+
+        ``"lower"`` (from k + 1): Y[i, j] = sum_ab f_ab [i_b = 0][j_a = 0] X[i + e_b, j + e_a];
+        per site a the columns j with j_a = 0, their images j + e_a in block k + 1 and the
+        sparse real (m_k x m_{k+1}) F_a[i, i + e_b] = w_a f_ab, so that the term of a is
+        F_a @ X[:, j + e_a] (the same multiply-adds as the stored matrix, in the sparse times
+        dense-block kernel). ``"raise"`` (from k - 1, unit rate):
+        Y[i, j] = sum_a [i_a = 1][j_a = 1] X[i - e_a, j - e_a]; per site a the configurations
+        with a occupied and their images without it.
+        """
+        n = self.system.n
+        basis = self.basis
+        c, rank = basis.configs[k], basis.rank
+        f = np.asarray(self.system.f, dtype=float)
+        out = []
+        if kind == "lower":
+            m = len(c)
+            up = [(np.flatnonzero((c & site_bit(n, b)) == 0), b) for b in range(n)]
+            for a, w in self._sites():
+                bit = site_bit(n, a)
+                cols = np.flatnonzero((c & bit) == 0)
+                src = rank[c[cols] | bit]
+                rows = np.concatenate([r for r, b in up if f[a, b] != 0] or [np.zeros(0, np.int64)])
+                tgt = np.concatenate([rank[c[r] | site_bit(n, b)] for r, b in up if f[a, b] != 0]
+                                     or [np.zeros(0, np.int64)])
+                vals = np.concatenate([np.full(len(r), w * f[a, b]) for r, b in up if f[a, b] != 0]
+                                      or [np.zeros(0)])
+                F = sparse.csr_matrix((vals, (rows.astype(np.int32), tgt.astype(np.int32))),
+                                      shape=(m, int(basis.m[k + 1])))
+                F.sum_duplicates()
+                out.append((cols, src, F))
+        else:
+            # the same form: columns j with j_a = 1, their images j - e_a, and the selection
+            # F_a[i, i - e_a] = w_a (rows with i_a = 1)
+            for a, w in self._sites():
+                bit = site_bit(n, a)
+                occ = np.flatnonzero((c & bit) != 0)
+                dn = rank[c[occ] ^ bit]
+                F = sparse.csr_matrix((np.full(len(occ), w), (occ.astype(np.int32), dn.astype(np.int32))),
+                                      shape=(len(c), int(basis.m[k - 1])))
+                out.append((occ, dn, F))
+        return out
+
     def _jump(self, J, k, src, x):
         """The jump block J (from block ``src`` into block k) applied to block x of ``src``."""
+        if self.jumps == "free":
+            return self._jump_free(J, k, src, x)
         if self.parity is None:
             m = int(self.basis.m[k])
             return (J @ x.ravel()).reshape(m, m)
         y = J @ self.parity[src].to_rep_rows(x).ravel()
         return self.parity[k].from_rep_rows(y.reshape(self.parity[k].me, -1))
+
+    def _jump_free(self, tables, k, src, x):
+        """Y = sum_a F_a X S_a (:meth:`_free_tables`): per site a, the columns of X that a's
+        jump reaches, F_a applied to them (real sparse times the (re, im) pairs) and added to
+        the columns they land in, accumulated in Y^T (rows: contiguous)."""
+        m = int(self.basis.m[k])
+        if self.parity is None:
+            X = x.reshape(int(self.basis.m[src]), -1)
+        else:
+            X = self.parity[src].to_full(x)
+        YT = np.zeros((m, m), dtype=complex)
+        for cols, srcs, F in tables:
+            G = np.ascontiguousarray(X[:, srcs])
+            YT[cols] += (F @ G.view(np.float64)).view(np.complex128).T
+        if self.parity is None:
+            return YT.T
+        # the reduced vector of Y^T holds A^T and B^T (U^T Y^T U = (U^T Y U)^T): rows stay contiguous
+        out = self.parity[k].from_full(YT)
+        for part in self.parity[k].split(out):
+            part[...] = part.T.copy()
+        return out
 
     def apply_D(self, vec):
         """D vec, blockwise: K_k X + X K_k^+ = K0_k X + X K0_k^+ + 2 shift_k X."""
@@ -672,7 +845,7 @@ def _sector_operator(system, basis, mirror, reuse):
 
 
 def _solve_iterative(system, basis, tol, maxiter, restart, x0, progress, preconditioner, mirror,
-                     reuse=False):
+                     reuse=False, krylov="gmres"):
     op, reused = _sector_operator(system, basis, mirror, reuse)
     size = op.size
     w = op.trace_weights()
@@ -713,15 +886,23 @@ def _solve_iterative(system, basis, tol, maxiter, restart, x0, progress, precond
         iters[0] += 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(res=f"{_res:.2e}")
+            if np.isscalar(_res):
+                bar.set_postfix(res=f"{_res:.2e}")
 
-    sig, info = spla.gmres(A, v.astype(complex), x0=guess, rtol=tol, atol=0.0, restart=restart,
-                           maxiter=maxiter, callback=cb, callback_type="pr_norm")
+    if krylov == "bicgstab":
+        # two matvecs an iteration, ~10 vectors, no orthogonalisation (maxiter: iterations)
+        sig, info = spla.bicgstab(A, v.astype(complex), x0=guess, rtol=tol, atol=0.0,
+                                  maxiter=maxiter, callback=cb)
+    else:
+        sig, info = spla.gmres(A, v.astype(complex), x0=guess, rtol=tol, atol=0.0, restart=restart,
+                               maxiter=maxiter, callback=cb, callback_type="pr_norm")
     if bar is not None:
         bar.close()
     vec = op.expand(P(sig))
     factors = [f for fs in op.factors for f in (fs if mirror else (fs,))]
     diag = {"nnz_jumps": op.nnz_jumps, "preconditioner": preconditioner, "iterations": iters[0],
+            "krylov": krylov, "restart": int(restart) if krylov == "gmres" else None, "jumps": op.jumps,
+            "matvecs": 2 * iters[0] if krylov == "bicgstab" else iters[0],
             "gmres_info": int(info), "mirror": bool(mirror), "reused_operator": reused,
             "eig_cond": float(op.cond), "schur_blocks": sum(f[0] == "schur" for f in factors)}
     if mirror:
@@ -771,8 +952,9 @@ def _start_vector(x0, n):
 
 
 def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int | None = None,
-                 restart: int = 40, x0=None, progress: bool = False, hermitize: bool = True,
-                 preconditioner: str = "gauss-seidel", symmetry: str = "auto", reuse: bool = True):
+                 restart: int | None = None, x0=None, progress: bool = False, hermitize: bool = True,
+                 preconditioner: str = "gauss-seidel", symmetry: str = "auto", reuse: bool = True,
+                 krylov: str = "auto"):
     """Exact steady state of the master equation in the balanced U(1) sector.
 
     Parameters
@@ -781,7 +963,7 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
         f must be positive semidefinite (Lindblad form).
     solver : {"auto", "direct", "iterative"}
         ``"direct"``: sparse LU (COLAMD) of the sector Liouvillian with one row
-        replaced by the trace; ``"iterative"``: GMRES preconditioned with the
+        replaced by the trace; ``"iterative"``: GMRES or BiCGStab (``krylov``) preconditioned with the
         blockwise Sylvester inverse of the k-conserving part (module docstring).
         ``"auto"`` factorises when the sector has at most
         :data:`DIRECT_MAX_SECTOR` unknowns (N <= 5) and iterates beyond. The
@@ -790,9 +972,19 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
     tol : float
         Relative residual of GMRES (iterative only).
     maxiter : int, optional
-        Number of GMRES restarts (default: enough for 4000 iterations).
-    restart : int
-        GMRES restart length.
+        Number of GMRES restarts (default: enough for 4000 iterations), or of BiCGStab
+        iterations (default 2000).
+    restart : int, optional
+        GMRES restart length (Krylov vectors kept): by default 40 up to N = 13 and 20
+        beyond (:func:`default_restart`; the basis is most of the memory, and the
+        iteration count hardly depends on it).
+    krylov : {"auto", "gmres", "bicgstab"}
+        The Krylov method on the right-preconditioned system: restarted GMRES
+        (``restart`` + 1 basis vectors, one matvec an iteration) or BiCGStab (no basis,
+        two matvecs an iteration, no orthogonalisation; the same number of matvecs
+        within 10 %). ``"auto"``: BiCGStab from N = 12 (:data:`BICGSTAB_FROM_N`; at
+        N = 12 10 % faster in 0.4 of the memory), GMRES below. An unconverged run is
+        retried once from where it stopped with GMRES.
     preconditioner : {"gauss-seidel", "gauss-seidel-down", "gauss-seidel-up", "jacobi"}
         Block preconditioner of the iterative solver (module docstring).
         ``"gauss-seidel"`` sweeps down (keeping decay) for W <= 2 Gamma and up
@@ -842,9 +1034,10 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
     0.5
     """
     t0 = time.perf_counter()
-    tol, restart = float(tol), int(restart)
-    maxiter = None if maxiter is None else int(maxiter)
     n = system.n
+    tol = float(tol)
+    restart = default_restart(n) if restart is None else int(restart)
+    maxiter = None if maxiter is None else int(maxiter)
     size = comb(2 * n, n)
     if solver == "auto":
         solver = "direct" if size <= DIRECT_MAX_SECTOR else "iterative"
@@ -862,7 +1055,8 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
     mirror = symmetry != "none" and symmetric and solver == "iterative" and system.W > 0 and n > 1
     x0 = _start_vector(x0, n)
     _release_unless_reusable(system, mirror, reuse and solver == "iterative")
-    nbytes = _check(system, "sector", solver, restart, mirror)
+    krylov = resolve_krylov(krylov, n)
+    nbytes = _check(system, "sector", solver, restart, mirror, krylov)
     basis = SectorBasis(n)
     extra = {}
     if system.W == 0:
@@ -886,16 +1080,20 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
             bar.update(1)
             bar.close()
     else:
-        maxiter = maxiter or max(1, 4000 // restart)
-        vec, apply_L, info = _solve_iterative(system, basis, tol, maxiter, restart, x0, progress,
-                                              preconditioner, mirror, reuse)
+        its_max = maxiter or (2000 if krylov == "bicgstab" else max(1, 4000 // restart))
+        vec, apply_L, info = _solve_iterative(system, basis, tol, its_max, restart, x0, progress,
+                                              preconditioner, mirror, reuse, krylov)
         if info["gmres_info"] != 0:
-            # one retry from where it stopped, with a longer Krylov space (restarted
-            # GMRES can stagnate when the restart length is too short)
-            its = info["iterations"]
-            vec, apply_L, info = _solve_iterative(system, basis, tol, maxiter, 2 * restart, vec,
-                                                  progress, preconditioner, mirror, reuse)
+            # one retry from where it stopped with GMRES, with a longer Krylov space (restarted
+            # GMRES can stagnate when the restart length is too short) if that fits
+            its, matvecs = info["iterations"], info["matvecs"]
+            longer = 2 * restart if krylov == "gmres" else restart
+            if not _fits(estimate_memory(n, "sector", solver, longer, mirror)):
+                longer = restart
+            vec, apply_L, info = _solve_iterative(system, basis, tol, maxiter or max(1, 4000 // longer),
+                                                  longer, vec, progress, preconditioner, mirror, reuse)
             info["iterations"] += its
+            info["matvecs"] += matvecs
             info["retried"] = True
     tr = sum(np.trace(X) for X in basis.blocks(vec))
     vec = vec / tr
@@ -1139,7 +1337,7 @@ def two_time(system, taus, pairs=None, steady: SteadyState | None = None, *, pro
     pairs = resolve_pairs(pairs, n)
     system.check_lindblad("method='exact'")
     _check_two_time_memory(system, n + 1)
-    steady = steady_of(steady, system, METHOD, steady_state)
+    steady = steady_of(steady, system, METHOD, steady_state, needs=("basis", "sector_vector"))
     R = _regression(system, steady, taus, True, progress, f"exact two-time N={n}")
     J = R[:, :, n].sum(axis=1)
     diagnostics = {"seconds": _time.perf_counter() - t0, "N": n,

@@ -124,6 +124,8 @@ class ParityBlock:
         self._weights_o = self._sgn_o[None, :] * s
         alpha = np.where(pair, 1.0, s)
         self._alpha2 = alpha[:, None] * alpha[None, :]
+        beta = np.where(pair, s, 0.5)
+        self._beta2 = beta[:, None] * beta[None, :]
         # position of each representative among the representatives (-1: not one)
         self._pos = np.full(m, -1, dtype=np.int64)
         self._pos[reps] = np.arange(self.me)
@@ -181,20 +183,43 @@ class ParityBlock:
         return (U @ (U @ A).T).T
 
     def to_full(self, v):
-        """X = U_e A U_e^T + U_o B U_o^T (m x m, configuration basis)."""
+        """X = U_e A U_e^T + U_o B U_o^T (m x m, configuration basis).
+
+        Every row of U_e and U_o has one nonzero at most, so X is gathered:
+        X[r, c] = w_e[r] w_e[c] A[col_e[r], col_e[c]] + s_o[r] s_o[c] B[col_o[r], col_o[c]].
+        """
         A, B = self.split(v)
-        X = self._sandwich(self.Ue, A)
+        X = A.take(self._col_e, axis=0).take(self._col_e, axis=1)
+        X *= self._wt_e[:, None]
+        X *= self._wt_e[None, :]
         if self.mo:
-            X += self._sandwich(self.Uo, B)
+            Z = B.take(self._col_o, axis=0).take(self._col_o, axis=1)
+            Z *= self._sgn_o[:, None]
+            Z *= self._sgn_o[None, :]
+            X += Z
         return X
 
     def from_full(self, X, out=None):
-        """The reduced vector of (the mirror-invariant part of) X: A = U_e^T X U_e, B = U_o^T X U_o."""
+        """The reduced vector of (the mirror-invariant part of) X: A = U_e^T X U_e, B = U_o^T X U_o.
+
+        Gathered as well: with R = X[reps] + X[R reps] (rows), A is R[:, reps] + R[:, R reps]
+        times beta beta^T (beta = 1/sqrt 2 for a mirror pair, 1/2 for a palindrome, counted
+        twice), and B the same with differences, on pairs only, times 1/2.
+        """
         out = np.empty(self.size, dtype=complex) if out is None else out
         A, B = self.split(out)
-        A[...] = self._sandwich(self.Ue.T, X)
+        X = np.asarray(X)
+        image = self.perm[self.reps]
+        R = X.take(self.reps, axis=0)
+        R += X.take(image, axis=0)
+        np.add(R.take(self.reps, axis=1), R.take(image, axis=1), out=A)
+        A *= self._beta2
         if self.mo:
-            B[...] = self._sandwich(self.Uo.T, X)
+            pr, pi = self.pair_reps, self.perm[self.pair_reps]
+            D = X.take(pr, axis=0)
+            D -= X.take(pi, axis=0)
+            np.subtract(D.take(pr, axis=1), D.take(pi, axis=1), out=B)
+            B *= 0.5
         return out
 
     def parity_blocks(self, K):

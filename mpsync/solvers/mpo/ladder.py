@@ -264,8 +264,9 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
                                "cutoff": cutoff, "mpo_cutoff": mpo_cutoff,
                                "initial": initial if isinstance(initial, str) else "custom"})
     retries = 0
+    started = time.perf_counter()       # one clock for every retry: time_budget is per call
     while True:
-        eng, records, ctrl, stop, secs, certified = _climb(resume=resume, **cfg)
+        eng, records, ctrl, stop, secs, certified = _climb(resume=resume, started=started, **cfg)
         if not records:
             raise ConvergenceError(
                 f"method='mpo': not even the first rung (max_bond={rungs[0]}) finished within "
@@ -294,11 +295,11 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
 
 def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutoff, initial,
            checkpoint, checkpoint_every, progress, like, krylov_tol, krylov_dim, single,
-           answer_options, resume, symmetry="none"):
+           answer_options, resume, symmetry="none", started=None):
     """Climb the ladder; returns (engine, rung records, last control, stop reason,
     seconds spent before a resume, the certified rungs' (max_bond, dense MPS) of this run,
     the last two only)."""
-    t_start = time.perf_counter()
+    t_start = time.perf_counter() if started is None else started
     n = system.n
     records: list = []
     ctrl = None
@@ -588,7 +589,7 @@ def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol,
     if stop == "exact_bond":
         # nothing truncated: the only error left is the evolution's
         errors["ZQ"] = last["drift"]
-        errors["ZQ2"] = 2 * last["ZQ"] * last["drift"]
+        errors["ZQ2"] = last["drift_ZQ2"]     # not 2 Z_Q drift: Z_Q may be a clipped 0
     elif len(accepted) >= 2:
         prev = accepted[-2]
         errors["ZQ"] = zq_error(accepted)
@@ -715,10 +716,11 @@ def zq_error(records) -> float:
     that both clip to 0 agree exactly whatever their states (measured: a strong-exchange
     chain whose rungs at chi = 8 and 16 both gave Z_Q = 0, error bar 0, against the exact
     0.192). The signed Z_Q^2 is never clipped; with its ladder error ``e2`` (the same
-    difference rule, plus its drift) the Z_Q error is at least
-    ``e2 / (2 Z_Q + sqrt(e2))``: ``~ e2 / (2 Z_Q)`` (the propagated error, equal to the
-    Z_Q difference) where Z_Q is well above it, and ``sqrt(e2)`` at Z_Q = 0. The error
-    bar is the larger of the two.
+    difference rule, plus its drift) Z_Q can lie anywhere in
+    ``[sqrt(max(Z_Q^2 - e2, 0)), sqrt(Z_Q^2 + e2)]``; the propagated error is the larger
+    of the two distances from Z_Q: ``~ e2 / (2 Z_Q)`` (the Z_Q difference) where Z_Q is
+    well above it, and ``sqrt(e2)`` at Z_Q = 0. The error bar is the larger of that and
+    :func:`ladder_error`.
 
     Examples
     --------
@@ -729,7 +731,8 @@ def zq_error(records) -> float:
     """
     last = records[-1]
     e2 = _zq2_error(records)
-    propagated = e2 / (2 * last["ZQ"] + math.sqrt(e2)) if e2 > 0 else 0.0
+    z = last["ZQ"]
+    propagated = max(math.sqrt(z * z + e2) - z, z - math.sqrt(max(z * z - e2, 0.0))) if e2 > 0 else 0.0
     return max(ladder_error(records), propagated)
 
 

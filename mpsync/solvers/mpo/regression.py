@@ -21,7 +21,7 @@ steady state of the ladder's rung below (``extras["previous_mps"]`` of the MPO
 :class:`~mpsync.result.SteadyState`): the same rule as the steady-state ladder's,
 the difference between the last two rungs, so the bar contains the steady state's
 own error as well as the propagation's. A steady state without a lower rung (a
-single explicit rung, or one loaded from a file) starts both runs from the same
+single explicit rung, or a resumed ladder) starts both runs from the same
 state; then the bar misses the steady state's error (it is 0 at tau = 0), which
 ``diagnostics["error_bar_includes_steady_state"] = False`` and a warning say.
 """
@@ -215,13 +215,13 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     mpo, mpo_dims = build_mpo(system, mpo_cutoff)
     if max_bond is not None:
         check_fits(n, max_bond, mpo_dims, krylov_dim)
-    steady = steady_of(steady, system, "mpo", steady_state)
+    steady = steady_of(steady, system, "mpo", steady_state, needs=("mps",))
     rho = [np.asarray(A) for A in steady.extras["mps"]]
     lower = steady.extras.get("previous_mps") if error_bar else None
     rho_low = rho if lower is None else [np.asarray(A) for A in lower]
     if error_bar and lower is None:
         warnings.warn("method='mpo' two_time: the steady state has no lower rung (a single "
-                      "max_bond, or loaded from a file), so the error bar holds the propagation's "
+                      "max_bond, or a resumed ladder), so the error bar holds the propagation's "
                       "error only, not the steady state's; compute the steady state with the default "
                       "ladder for a full error bar", NoErrorBarWarning, stacklevel=3)
     chi = max_bond or max(int(A.shape[2]) for A in rho[:-1]) if n > 1 else 1

@@ -444,7 +444,8 @@ class TDVP:
         ``P_1 L |rho>> = 0``; :math:`\eta_2` also sees the directions between two sites
         that the one-site tangent space misses, so a spurious one-site fixed point (a
         wrong state after a bond expansion) shows a large :math:`\eta_2`, while the
-        true steady state has :math:`\eta_2 \le \|\mathcal{L}\rho\|/\|\rho\|` small.
+        true steady state has a small :math:`\eta_2 \le \sqrt{N-1}\,\|\mathcal{L}\rho\|/\|\rho\|`
+        (each projection is at most the full residual; the N - 1 two-site spaces overlap).
         Cost: one two-site matvec and one QR per bond (a fraction of one TDVP sweep).
         The state is not changed (the right environments stay valid).
         """

@@ -448,7 +448,7 @@ def two_time(system, taus, pairs=None, steady: SteadyState | None = None, *, pro
     taus = check_taus(taus)
     n = system.n
     pairs = resolve_pairs(pairs, n)
-    res = steady_of(steady, system, "permutational", steady_state)
+    res = steady_of(steady, system, "permutational", steady_state, needs=("populations",))
     J, _ = _dicke_two_time(res, taus, "J", progress)
     parts = {}
     if len(pairs):
