@@ -27,6 +27,7 @@ __all__ = [
     "NotLindbladWarning",
     "warn_if_not_lindblad",
     "available_memory_bytes",
+    "fits_in_memory",
     "check_memory",
     "format_bytes",
 ]
@@ -226,6 +227,12 @@ def format_bytes(nbytes: float) -> str:
     return f"{int(nbytes)} B"
 
 
+def fits_in_memory(nbytes: float, fraction: float = 0.8) -> bool:
+    """Whether ``nbytes`` is at most ``fraction`` of the available memory (the test of
+    :func:`check_memory`, for callers that ask before choosing a size)."""
+    return nbytes <= fraction * available_memory_bytes()
+
+
 def check_memory(nbytes: float, what: str, alternatives: str = "", fraction: float = 0.8) -> None:
     """Raise :class:`TooLargeError` before allocating if ``nbytes`` will not fit.
 
@@ -240,8 +247,8 @@ def check_memory(nbytes: float, what: str, alternatives: str = "", fraction: flo
     fraction : float
         Fraction of the available memory that may be used.
     """
-    avail = available_memory_bytes()
-    if nbytes > fraction * avail:
+    if not fits_in_memory(nbytes, fraction):
+        avail = available_memory_bytes()
         msg = f"{what} needs ~{format_bytes(nbytes)} but only {format_bytes(avail)} is available"
         if alternatives:
             msg += f"; use {alternatives}"

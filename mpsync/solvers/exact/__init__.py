@@ -78,7 +78,7 @@ from scipy.linalg.lapack import ztrsyl as trsyl
 from scipy.sparse import linalg as spla
 
 from ...errors import (ConvergenceWarning, InvalidOptionError, InvalidSystemError, NotApplicableError,
-                      check_memory, format_bytes)
+                      TooLargeError, check_memory, fits_in_memory, format_bytes)
 from ...result import Moments, SteadyState, TimeSeries
 from ...states import check_times, has_coherences, product_state
 from .sector_basis import (SectorBasis, assemble, nnz_estimate_full, nnz_estimate_sector, popcount,
@@ -205,16 +205,8 @@ def estimate_memory(n: int, kind: str = "sector", solver: str = "iterative", res
     return _BASE_BYTES + vectors * _COMPLEX * size
 
 
-def _fits(nbytes, fraction=0.8):
-    from ...errors import available_memory_bytes
-
-    return nbytes <= fraction * available_memory_bytes()
-
-
 def _check(system, kind="sector", solver="iterative", restart=None, mirror=False, krylov="auto"):
     """The memory check before any allocation; a refusal names the largest N that fits."""
-    from ...errors import TooLargeError
-
     system.check_lindblad("method='exact'")
     nbytes = estimate_memory(system.n, kind, solver, restart, mirror, krylov)
     try:
@@ -222,7 +214,7 @@ def _check(system, kind="sector", solver="iterative", restart=None, mirror=False
                      _alternatives(system, "evolve" if kind != "sector" else "steady_state"))
     except TooLargeError as err:
         largest = next((m for m in range(system.n - 1, 0, -1)
-                        if _fits(estimate_memory(m, kind, solver, restart, mirror, krylov))), 0)
+                        if fits_in_memory(estimate_memory(m, kind, solver, restart, mirror, krylov))), 0)
         fit = (f"the largest N that fits here is {largest}" if largest
                else "no N fits here")
         raise TooLargeError(f"{err} ({fit} in the exact solver, {kind}, {solver})") from None
@@ -511,11 +503,13 @@ class SectorOperator:
                 bit = site_bit(n, a)
                 cols = np.flatnonzero((c & bit) == 0)
                 src = rank[c[cols] | bit]
-                rows = np.concatenate([r for r, b in up if f[a, b] != 0] or [np.zeros(0, np.int64)])
-                tgt = np.concatenate([rank[c[r] | site_bit(n, b)] for r, b in up if f[a, b] != 0]
-                                     or [np.zeros(0, np.int64)])
-                vals = np.concatenate([np.full(len(r), w * f[a, b]) for r, b in up if f[a, b] != 0]
-                                      or [np.zeros(0)])
+                rows, tgt, vals = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
+                for r, b in up:
+                    if f[a, b] != 0:
+                        rows.append(r)
+                        tgt.append(rank[c[r] | site_bit(n, b)])
+                        vals.append(np.full(len(r), w * f[a, b]))
+                rows, tgt, vals = (np.concatenate(x) for x in (rows, tgt, vals))
                 F = sparse.csr_matrix((vals, (rows.astype(np.int32), tgt.astype(np.int32))),
                                       shape=(m, int(basis.m[k + 1])))
                 F.sum_duplicates()
@@ -1088,7 +1082,7 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
             # GMRES can stagnate when the restart length is too short) if that fits
             its, matvecs = info["iterations"], info["matvecs"]
             longer = 2 * restart if krylov == "gmres" else restart
-            if not _fits(estimate_memory(n, "sector", solver, longer, mirror)):
+            if not fits_in_memory(estimate_memory(n, "sector", solver, longer, mirror)):
                 longer = restart
             vec, apply_L, info = _solve_iterative(system, basis, tol, maxiter or max(1, 4000 // longer),
                                                   longer, vec, progress, preconditioner, mirror, reuse)
