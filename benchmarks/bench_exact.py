@@ -12,6 +12,8 @@ Usage::
     python benchmarks/bench_exact.py --n 13 --memory             # issue 21: time and peak RSS
     python benchmarks/bench_exact.py --n 9 10 11 12 --memory     # estimate vs measured peak
     python benchmarks/bench_exact.py --n 14 --memory --cap-gib 19 --spacing 0.1 --W 2
+    python benchmarks/bench_exact.py --n 14 --memory --spacing 0.05 --theta 0.35 --save states/
+    python benchmarks/bench_exact.py --n 13 14 --memory --f-eff 6 --W 3   # vs permutational
 
 With ``--memory`` every N runs in its own subprocess (its peak RSS, ``ru_maxrss``, is
 that solve's alone) under an address-space limit of ``--cap-gib`` GiB (RLIMIT_AS), and the
@@ -73,15 +75,27 @@ def best_of(fn, repeat):
     return best, out
 
 
-def _memory_worker(n, spacing, W, theta, restart, cap_gib, krylov="gmres"):
-    """One steady state in this process (run as a subprocess); prints a JSON line."""
+def _system(n, spacing, W, theta, f_eff=None):
+    """The benchmark's system: a chain, or with ``f_eff`` the all-to-all ensemble."""
+    if f_eff is not None:
+        return DipoleSystem.all_to_all(n, f_eff=f_eff, W=W)
+    return DipoleSystem.chain(n, spacing, theta, W=W)
+
+
+def _memory_worker(n, spacing, W, theta, restart, cap_gib, krylov="gmres", f_eff=None, save=None):
+    """One steady state in this process (run as a subprocess); prints a JSON line.
+
+    With ``f_eff`` (all-to-all) the permutational solver's steady state is computed after the
+    exact one and the largest differences of C_ab and Z_Q are reported. With ``save`` the exact
+    steady state is written to ``save`` (``SteadyState.save``) for later comparisons (the MPO).
+    """
     import resource
 
     if cap_gib:
         cap = int(cap_gib * 1024 ** 3)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     threadpool_limits(1)
-    s = DipoleSystem.chain(n, spacing, theta, W=W)
+    s = _system(n, spacing, W, theta, f_eff)
     t = time.perf_counter()
     ss = exact.steady_state(s, restart=restart, krylov=krylov)
     secs = time.perf_counter() - t
@@ -91,28 +105,49 @@ def _memory_worker(n, spacing, W, theta, restart, cap_gib, krylov="gmres"):
     if hwm:  # the same, without any pre-exec pages ru_maxrss may count
         peak = min(peak, int(hwm[0].split()[1]) * 1024)
     mirror = bool(d.get("mirror"))
-    print(json.dumps({"n": n, "seconds": secs, "peak_rss": peak, "iterations": d.get("iterations"),
-                      "restart": d.get("restart"), "residual": d["residual"], "mirror": mirror,
-                      "krylov": d.get("krylov"), "matvecs": d.get("matvecs"),
-                      "estimate": exact.estimate_memory(n, restart=d.get("restart"), mirror=mirror,
-                                                        krylov=d.get("krylov", "gmres")),
-                      "C01": float(ss.correlations[0, 1].real), "sz0": float(ss.sz[0])}), flush=True)
+    out = {"n": n, "seconds": secs, "peak_rss": peak, "iterations": d.get("iterations"),
+           "restart": d.get("restart"), "residual": d["residual"], "mirror": mirror,
+           "krylov": d.get("krylov"), "matvecs": d.get("matvecs"),
+           "estimate": exact.estimate_memory(n, restart=d.get("restart"), mirror=mirror,
+                                             krylov=d.get("krylov", "gmres")),
+           "C01": float(ss.correlations[0, 1].real), "sz0": float(ss.sz[0]), "ZQ": float(ss.ZQ)}
+    if save:
+        ss.save(save)
+    if f_eff is not None:
+        from mpsync.solvers import permutational
+
+        ref = permutational.steady_state(s)
+        out["perm_dC"] = float(np.abs(ss.correlations - ref.correlations).max())
+        out["perm_dZQ"] = float(abs(ss.ZQ - ref.ZQ))
+        out["perm_dsz"] = float(np.abs(ss.sz - ref.sz).max())
+    print(json.dumps(out), flush=True)
 
 
-def memory_table(ns, spacing, W, theta, restart, cap_gib, krylov="gmres"):
-    """Time, peak RSS and the estimate, each N in a fresh subprocess (benchmarks/RESULTS.md, issue 21)."""
+def memory_table(ns, spacing, W, theta, restart, cap_gib, krylov="gmres", f_eff=None, save=None):
+    """Time, peak RSS and the estimate, each N in a fresh subprocess (benchmarks/RESULTS.md, issue 21).
+
+    ``save`` is a directory: each N's exact steady state is written there as ``exact_n{N}.npz``.
+    """
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    print(f"commit {commit} (+ working tree), {time.strftime('%Y-%m-%d')}, BLAS threads 1, chain theta "
-          f"{theta}, spacing {spacing}, W = {W}, address-space cap {cap_gib} GiB\n")
+    what = (f"all-to-all f_eff = {f_eff}" if f_eff is not None
+            else f"chain theta {theta}, spacing {spacing}")
+    print(f"commit {commit} (+ working tree), {time.strftime('%Y-%m-%d')}, BLAS threads 1, {what}, "
+          f"W = {W}, address-space cap {cap_gib} GiB\n")
+    perm = " | max dC vs permutational | dZ_Q vs permutational" if f_eff is not None else ""
     print("| N | krylov | seconds | peak RSS (GB) | estimate (GB) | estimate / peak | iterations (restart) "
-          "| matvecs | residual | C_01 |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          f"| matvecs | residual | C_01 | Z_Q{perm} |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if perm else ""))
     for n in ns:
         cmd = [sys.executable, __file__, "--worker", str(n), "--spacing", str(spacing), "--W", str(W),
                "--theta", str(theta), "--cap-gib", str(cap_gib), "--krylov", krylov]
         if restart:
             cmd += ["--restart", str(restart)]
+        if f_eff is not None:
+            cmd += ["--f-eff", str(f_eff)]
+        if save:
+            os.makedirs(save, exist_ok=True)
+            cmd += ["--save", os.path.join(save, f"exact_n{n}.npz")]
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         run = subprocess.run(cmd, capture_output=True, text=True, env=env)
         line = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
@@ -123,7 +158,8 @@ def memory_table(ns, spacing, W, theta, restart, cap_gib, krylov="gmres"):
         rs = f" ({r['restart']})" if r["restart"] else ""
         print(f"| {n} | {r['krylov']} | {r['seconds']:.1f} | {r['peak_rss'] / 1e9:.2f} | {r['estimate'] / 1e9:.2f} "
               f"| {r['estimate'] / r['peak_rss']:.2f} | {r['iterations']}{rs} | {r['matvecs']} "
-              f"| {r['residual']:.1e} | {r['C01']:.12f} |", flush=True)
+              f"| {r['residual']:.1e} | {r['C01']:.12f} | {r['ZQ']:.10f} |"
+              + (f" {r['perm_dC']:.1e} | {r['perm_dZQ']:.1e} |" if "perm_dC" in r else ""), flush=True)
 
 
 def main(argv=None):
@@ -137,6 +173,11 @@ def main(argv=None):
     ap.add_argument("--theta", default="magic")
     ap.add_argument("--restart", type=int, default=None, help="GMRES restart (default: the solver's)")
     ap.add_argument("--krylov", default="gmres", choices=["gmres", "bicgstab"])
+    ap.add_argument("--f-eff", type=float, default=None,
+                    help="with --memory: the all-to-all ensemble with this f_eff instead of the chain, "
+                         "checked against the permutational solver")
+    ap.add_argument("--save", default=None,
+                    help="with --memory: a directory; each N's exact steady state is saved there")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--nmin", type=int, default=5)
     ap.add_argument("--nmax", type=int, default=10)
@@ -147,10 +188,10 @@ def main(argv=None):
     theta = args.theta if args.theta == "magic" else float(args.theta)
     if args.worker is not None:
         return _memory_worker(args.worker, args.spacing, args.W, theta, args.restart, args.cap_gib,
-                              args.krylov)
+                              args.krylov, args.f_eff, args.save)
     if args.memory:
         return memory_table(args.n or [9, 10, 11, 12], args.spacing, args.W, theta, args.restart,
-                            args.cap_gib, args.krylov)
+                            args.cap_gib, args.krylov, args.f_eff, args.save)
     threadpool_limits(1)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()

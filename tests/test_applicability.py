@@ -107,3 +107,40 @@ def test_refusals_name_only_accepting_methods(method):
         msg = str(info.value)
         named = [m for m in mpsync.METHODS if f"'{m}'" in msg.split("use method=")[-1]]
         assert named and set(named) <= set(applicability.suggest(system)), (name, msg)
+
+
+def test_exact_estimate_is_the_one_the_solver_checks(monkeypatch):
+    """applicability's exact memory estimate uses the solve's own plan (mirror reduction,
+    BiCGStab from N = 12): at N = 14 a mirror chain needs ~7 GB, not the 12-48 GB of
+    GMRES or the full sector, so a 10 GiB machine is not told that N = 14 will not fit."""
+    from mpsync.solvers import exact
+
+    chain = mpsync.DipoleSystem.chain(14, 0.1, "magic", W=2.0)
+    seen = {}
+
+    def capture(nbytes, what, alternatives=""):
+        seen["bytes"] = nbytes
+        raise TooLargeError("stop before any allocation")
+
+    monkeypatch.setattr(exact, "check_memory", capture)
+    with pytest.raises(TooLargeError):
+        exact.steady_state(chain)
+    assert applicability._memory("exact", chain) == seen["bytes"]
+    assert 6e9 < seen["bytes"] < 8e9
+    for options in ({"krylov": "gmres"}, {"symmetry": "none"}):
+        assert applicability._memory("exact", chain, options=options) > 1.5 * seen["bytes"]
+    monkeypatch.setenv("MPSYNC_MAX_MEMORY", str(10 * 2 ** 30))
+    assert applicability.why_not("exact", chain) is None
+    assert "needs ~" in applicability.why_not("exact", chain, options={"krylov": "gmres"})
+
+
+def test_two_time_suggestions_name_only_methods_with_two_time():
+    from mpsync.solvers import TWO_TIME_METHODS
+
+    chain = mpsync.DipoleSystem.chain(30, 0.1, "magic", W=2.0)
+    suggested = applicability.suggest(chain, entry="two_time")
+    assert suggested == ["mpo", "cumulant"]
+    assert set(suggested) <= set(TWO_TIME_METHODS)
+    with pytest.raises(TooLargeError) as err:
+        mpsync.two_time(chain, [0.0, 1.0], method="exact")
+    assert "meanfield" not in str(err.value) and "'mpo' or 'cumulant'" in str(err.value)

@@ -206,11 +206,22 @@ def test_clipped_zeros_never_make_a_zero_error_bar():
     assert ladder.zq_error(rec) == pytest.approx(ladder.ladder_error(rec), rel=1e-2)
 
 
-def test_unphysical_rung_is_never_converged(monkeypatch):
-    monkeypatch.setattr(ladder, "_unphysical", lambda m: "max |<sz>| = 4.58 > 1")
-    rec = {"stop_reason": "converged", "unphysical": "max |<sz>| = 4.58 > 1", "certificate": 0.1,
-           "ZQ": 0.0}
+def test_unphysical_rung_is_never_converged():
+    """The moments of the strong-exchange failure (|<sz>| = 4.58) are caught by the check
+    _measure records, and _judge refuses such a rung even when its flow "converged"."""
+    from types import SimpleNamespace
+
+    bad = SimpleNamespace(sz=np.array([4.58, 0.1]), correlations=np.zeros((2, 2)))
+    why = ladder._unphysical(bad)
+    assert why == "max |<sz>| = 4.58 > 1"
+    rec = {"stop_reason": "converged", "unphysical": why, "certificate": 0.1, "ZQ": 0.0}
     assert "unphysical" in ladder._judge(rec, [])
+    big_c = SimpleNamespace(sz=np.array([0.2, 0.1]), correlations=np.array([[0.6, 0.7], [0.7, 0.55]]))
+    assert "> 1/2" in ladder._unphysical(big_c)
+    good = SimpleNamespace(sz=np.array([0.3, 0.1]), correlations=np.full((2, 2), 0.05))
+    assert ladder._unphysical(good) is None
+    rec["unphysical"] = None
+    assert ladder._judge(rec, []) is None
 
 
 def test_a_rung_whose_step_collapses_is_left_out_not_fatal(monkeypatch, exact8):

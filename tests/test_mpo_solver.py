@@ -345,6 +345,9 @@ def test_time_budget_keeps_the_last_finished_rung():
     # a budget that not even the first rung fits in: a clear error at the budget, not a hang
     with pytest.raises(ConvergenceError, match="not even the first rung"):
         mpsync.steady_state(system, method="mpo", ladder=(4, 8), time_budget=1e-3)
+    # a single explicit rung is bounded by the same budget (docs/solvers.md, max_bond)
+    with pytest.raises(ConvergenceError, match=r"max_bond=8\).*time_budget=0.001"):
+        mpsync.steady_state(system, method="mpo", max_bond=8, time_budget=1e-3)
 
 
 def test_deadline_stops_a_step_and_keeps_the_state():

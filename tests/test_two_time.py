@@ -15,7 +15,7 @@ import mpsync
 from mpsync import DipoleSystem, TwoTimeResult
 from mpsync.cli import main
 from mpsync.errors import InvalidOptionError, InvalidSiteError, InvalidSystemError, NotApplicableError
-from mpsync.solvers import cumulant, permutational
+from mpsync.solvers import cumulant, declared_options, permutational
 
 qutip = pytest.importorskip("qutip")
 
@@ -93,6 +93,17 @@ def test_permutational_and_cumulant_through_the_face_match_their_former_function
     old = permutational.dicke_two_time(s, taus, kind="pair")
     np.testing.assert_allclose(rp.Z[0], old.values, atol=1e-12)
     np.testing.assert_allclose(rp.J, permutational.dicke_two_time(s, taus, kind="J").values, atol=1e-10)
+    # the former call form still works for one release, with a DeprecationWarning, and its
+    # arguments are not options of the new face
+    with pytest.warns(DeprecationWarning, match="mpsync.two_time"):
+        legacy = permutational.two_time(s, taus, kind="pair")
+    np.testing.assert_allclose(legacy.values, old.values, atol=0)
+    with pytest.warns(DeprecationWarning):
+        legacy_j = permutational.two_time(permutational.steady_state(s), taus, "J", fit=False)
+    assert legacy_j.kind == "J" and np.isnan(legacy_j.rate)
+    assert not {"kind", "fit"} & set(declared_options("permutational", "two_time"))
+    with pytest.raises(mpsync.InvalidOptionError):
+        mpsync.two_time(s, taus, method="permutational", kind="J")
     # exact agrees with the permutational solver on the same ensemble
     re = mpsync.two_time(s, taus, method="exact", pairs=[(0, 1)])
     np.testing.assert_allclose(re.Z, rp.Z, atol=1e-9)
@@ -117,6 +128,8 @@ def test_mpo_matches_exact_on_a_short_delay_range():
     ref = mpsync.two_time(s, taus, method="exact", pairs=pairs)
     err = np.abs(r.Z - ref.Z)
     assert err.max() < 1e-3
+    # the propagation uses the steady state's own MPO compression (its fixed point)
+    assert r.diagnostics["mpo_cutoff"] == 1e-6
     assert np.max(np.abs(r.J - ref.J)) < 1e-3
     # the error bar (max_bond 16 from the steady state vs 8 from the lower rung's steady
     # state) is stated and covers the true error, at tau = 0 too (the steady state's error)

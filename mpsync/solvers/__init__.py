@@ -100,7 +100,8 @@ def _parameters(method, entry):
         raise NotApplicableError(f"method='{_canonical_method(method)}' has no {entry}; "
                                  f"use method={' or '.join(repr(m) for m in TWO_TIME_METHODS)}")
     params = inspect.signature(fn).parameters
-    skip = ENTRIES[entry]
+    # a solver's deprecated call forms are arguments, not options
+    skip = ENTRIES[entry] + tuple(getattr(get_solver(method), "LEGACY_ARGUMENTS", {}).get(entry, ()))
     opts = {k: p for k, p in params.items()
             if k not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     open_ = any(p.kind == p.VAR_KEYWORD for p in params.values())

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import (InvalidSystemError, NotApplicableError, TooLargeError,
+from ..errors import (InvalidSystemError, MpsyncError, NotApplicableError, TooLargeError,
                       available_memory_bytes, format_bytes)
 
 __all__ = ["ORDER", "why_not", "suggest", "alternatives", "suggestion_text", "check"]
@@ -107,15 +107,15 @@ def _memory(method, system, entry="steady_state", options=None):
             initial = options.get("initial", "down")
             full = not (isinstance(initial, str) and initial.lower() in ("down", "up", "ground", "excited"))
             return estimate_memory(n, "full" if full or options.get("space") == "full" else "sector_matrix")
+        from .exact import steady_state_memory
+
         solver = options.get("solver", "auto")
-        from math import comb
-
-        from .exact import DIRECT_MAX_SECTOR
-
-        if solver == "auto":
-            solver = "direct" if comb(2 * n, n) <= DIRECT_MAX_SECTOR else "iterative"
-        return estimate_memory(n, "sector", solver if solver in ("direct", "iterative") else "iterative",
-                               int(options.get("restart", 40) or 40))
+        symmetry = options.get("symmetry", "auto")
+        krylov = options.get("krylov", "auto")
+        try:
+            return steady_state_memory(system, solver, options.get("restart"), symmetry, krylov)
+        except MpsyncError:  # a bad option: the solver itself names it
+            return steady_state_memory(system)
     if method == "permutational":
         from .permutational import _LU_BYTES_PER_UNKNOWN
 
@@ -195,14 +195,17 @@ def why_not(method: str, system, entry: str = "steady_state", options: dict | No
 
 
 def suggest(system, exclude=(), entry: str = "steady_state") -> list:
-    """Methods that accept ``system``, in order of preference, without those in ``exclude``.
+    """Methods that accept ``system``, in order of preference, without those in ``exclude``
+    (for ``entry="two_time"`` only those that give two-time functions).
 
     ``mpo`` is named only for systems laid out as a chain in space (it also accepts
     systems without positions, in index order, but its cost then follows the rank of f).
     """
+    from . import TWO_TIME_METHODS
+
     out = []
     for m in ORDER:
-        if m in exclude:
+        if m in exclude or (entry == "two_time" and m not in TWO_TIME_METHODS):
             continue
         if m == "mpo" and not _is_chain(system):
             continue

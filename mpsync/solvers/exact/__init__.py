@@ -81,12 +81,14 @@ from ...errors import (ConvergenceWarning, InvalidOptionError, InvalidSystemErro
                       TooLargeError, check_memory, fits_in_memory, format_bytes)
 from ...result import Moments, SteadyState, TimeSeries
 from ...states import check_times, has_coherences, product_state
+from ..krylov import expm_krylov
 from .sector_basis import (SectorBasis, assemble, nnz_estimate_full, nnz_estimate_sector, popcount,
                       site_bit, spread_bits)
 
 __all__ = ["liouvillian", "sector_liouvillian", "steady_state", "evolve", "density_matrix",
            "correlation_function", "two_time", "sector_moments", "full_moments", "estimate_memory",
-           "default_restart", "resolve_krylov", "SectorOperator", "clear_operator_cache"]
+           "default_restart", "resolve_krylov", "steady_state_memory", "SectorOperator",
+           "clear_operator_cache"]
 
 METHOD = "exact"
 
@@ -140,6 +142,8 @@ _EXTRA_VECTORS = {True: 19, False: 16}
 #: all the vectors of a BiCGStab solve (its r, r~, p, v, s, t, x, the matvec's temporaries and
 #: the factors; no basis), fitted to the peak RSS at N = 9-12 with the mirror reduction
 BICGSTAB_VECTORS = {True: 22, False: 19}
+#: vectors of evolve(operator="free") beside its Krylov basis (see estimate_memory)
+FREE_EVOLVE_VECTORS = 8
 KRYLOV = ("auto", "gmres", "bicgstab")
 #: from this N on ``krylov="auto"`` runs BiCGStab: at N = 12 40 s and 0.55 GB against GMRES(40)'s
 #: 44 s and 1.35 GB (benchmarks/RESULTS.md, "N = 13 and 14")
@@ -163,9 +167,10 @@ def estimate_memory(n: int, kind: str = "sector", solver: str = "iterative", res
     ----------
     n : int
         Number of dipoles.
-    kind : {"sector", "full", "sector_matrix"}
+    kind : {"sector", "full", "sector_matrix", "sector_free"}
         ``"sector"``: steady state in the balanced sector; ``"full"``: the 4^N
-        Liouvillian; ``"sector_matrix"``: the sparse sector Liouvillian (``evolve``).
+        Liouvillian; ``"sector_matrix"``: the sparse sector Liouvillian (``evolve``);
+        ``"sector_free"``: ``evolve(operator="free")`` (``restart`` is its Krylov dimension).
     solver : {"direct", "iterative"}
         For ``kind="sector"``.
     restart : int, optional
@@ -191,6 +196,11 @@ def estimate_memory(n: int, kind: str = "sector", solver: str = "iterative", res
     size = comb(2 * n, n)
     if kind == "sector_matrix":
         return 2.5 * entry * nnz_estimate_sector(n) + 8 * _COMPLEX * size
+    if kind == "sector_free":
+        # evolve's matrix-free Krylov exponential: its basis of restart + 1 vectors and
+        # FREE_EVOLVE_VECTORS more (the state, w, the operator's temporaries, the moments)
+        m = 30 if restart is None else int(restart)
+        return _BASE_BYTES + (m + 1 + FREE_EVOLVE_VECTORS) * _COMPLEX * (_mirror_size(n) if mirror else size)
     if solver == "direct":
         # LU fill-in measured on dipolar chains: 6.1e5, 9.5e6, 1.4e8 nonzeros at N = 6, 7, 8
         lu_nnz = 6.1e5 * (size / 924.0) ** 2.05
@@ -203,6 +213,38 @@ def estimate_memory(n: int, kind: str = "sector", solver: str = "iterative", res
     if mirror:
         size = _mirror_size(n)
     return _BASE_BYTES + vectors * _COMPLEX * size
+
+
+def _plan(system, solver="auto", restart=None, symmetry="auto", krylov="auto"):
+    """What a steady-state solve of ``system`` will run: (solver, restart, mirror, krylov).
+
+    The one place that resolves the defaults, so the memory estimate made before a solve
+    (here and in :mod:`mpsync.solvers.applicability`) is the one of the solve that runs.
+    """
+    n = system.n
+    restart = default_restart(n) if restart is None else int(restart)
+    if solver == "auto":
+        solver = "direct" if comb(2 * n, n) <= DIRECT_MAX_SECTOR else "iterative"
+    if solver not in ("direct", "iterative"):
+        raise InvalidOptionError(f"unknown solver {solver!r}; use 'auto', 'direct' or 'iterative'")
+    if symmetry not in ("auto", "mirror", "none"):
+        raise InvalidOptionError(f"symmetry must be 'auto', 'mirror' or 'none', got {symmetry!r}")
+    from .mirror import is_mirror_symmetric
+
+    symmetric = is_mirror_symmetric(system)
+    if symmetry == "mirror" and not symmetric:
+        raise InvalidOptionError("symmetry='mirror' needs f, g and delta invariant under site a -> "
+                                 "N - 1 - a, and this system's are not; use symmetry='auto' or 'none'")
+    mirror = symmetry != "none" and symmetric and solver == "iterative" and system.W > 0 and n > 1
+    return solver, restart, mirror, resolve_krylov(krylov, n)
+
+
+def steady_state_memory(system, solver="auto", restart=None, symmetry="auto", krylov="auto") -> float:
+    """Estimated peak bytes of :func:`steady_state` on ``system`` with these options
+    (:func:`estimate_memory` for the solver, restart, mirror reduction and Krylov method
+    that the solve will use)."""
+    solver, restart, mirror, krylov = _plan(system, solver, restart, symmetry, krylov)
+    return estimate_memory(system.n, "sector", solver, restart, mirror, krylov)
 
 
 def _check(system, kind="sector", solver="iterative", restart=None, mirror=False, krylov="auto"):
@@ -1030,26 +1072,12 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
     t0 = time.perf_counter()
     n = system.n
     tol = float(tol)
-    restart = default_restart(n) if restart is None else int(restart)
     maxiter = None if maxiter is None else int(maxiter)
     size = comb(2 * n, n)
-    if solver == "auto":
-        solver = "direct" if size <= DIRECT_MAX_SECTOR else "iterative"
-    if solver not in ("direct", "iterative"):
-        raise InvalidOptionError(f"unknown solver {solver!r}; use 'auto', 'direct' or 'iterative'")
+    solver, restart, mirror, krylov = _plan(system, solver, restart, symmetry, krylov)
     preconditioner = _resolve_preconditioner(preconditioner, system)
-    if symmetry not in ("auto", "mirror", "none"):
-        raise InvalidOptionError(f"symmetry must be 'auto', 'mirror' or 'none', got {symmetry!r}")
-    from .mirror import is_mirror_symmetric
-
-    symmetric = is_mirror_symmetric(system)
-    if symmetry == "mirror" and not symmetric:
-        raise InvalidOptionError("symmetry='mirror' needs f, g and delta invariant under site a -> "
-                                 "N - 1 - a, and this system's are not; use symmetry='auto' or 'none'")
-    mirror = symmetry != "none" and symmetric and solver == "iterative" and system.W > 0 and n > 1
     x0 = _start_vector(x0, n)
     _release_unless_reusable(system, mirror, reuse and solver == "iterative")
-    krylov = resolve_krylov(krylov, n)
     nbytes = _check(system, "sector", solver, restart, mirror, krylov)
     basis = SectorBasis(n)
     extra = {}
@@ -1113,13 +1141,18 @@ def steady_state(system, solver: str = "auto", tol: float = 1e-12, maxiter: int 
 
 
 # ---------------------------------------------------------------------- time evolution
-def evolve(system, times, initial="down", progress: bool = False, space: str = "auto"):
+def evolve(system, times, initial="down", progress: bool = False, space: str = "auto",
+           operator: str = "auto", krylov_dim: int = 30, krylov_tol: float = 1e-10):
     """Exact time evolution from a product state.
 
-    Integrates d rho/dt = L rho with :func:`scipy.sparse.linalg.expm_multiply`
-    (times in 1/Gamma), in the balanced sector when the initial state has no
-    coherence between down and up, in the full 4^N space otherwise (then the
-    moments include sm, zsm, smsm).
+    Integrates d rho/dt = L rho (times in 1/Gamma) in the balanced sector when the
+    initial state has no coherence between down and up, in the full 4^N space otherwise
+    (then the moments include sm, zsm, smsm). With the stored sparse Liouvillian
+    (``operator="matrix"``) the step is :func:`scipy.sparse.linalg.expm_multiply`;
+    matrix-free (``operator="free"``, sector only) it is a Krylov exponential
+    (:func:`mpsync.solvers.krylov.expm_krylov`) of the operator the steady-state solver
+    applies (:class:`SectorOperator`, jumps from index tables), on the mirror-reduced
+    vector when system and initial state are mirror symmetric.
 
     Parameters
     ----------
@@ -1130,14 +1163,37 @@ def evolve(system, times, initial="down", progress: bool = False, space: str = "
         tqdm bar over output times.
     space : {"auto", "sector", "full"}
         Force the full space (always valid) or the sector (needs no coherences).
+    operator : {"auto", "matrix", "free"}
+        How the sector Liouvillian is applied. The stored matrix is the faster up to
+        N = 11 but takes 2.5 x 20 bytes a nonzero (25 GB at N = 12, 112 GB at N = 13);
+        the free operator needs ``krylov_dim + 9`` vectors of the (reduced) sector
+        (3.4 GB at N = 13 with the mirror reduction). ``"auto"``: the matrix when it
+        fits in memory, else the free operator.
+    krylov_dim, krylov_tol : int, float
+        Krylov dimension and relative accuracy of each sub-step of the free operator's
+        exponential (sub-steps are split until the a-posteriori error estimate meets it).
 
     Returns
     -------
     TimeSeries
+        ``diagnostics``: ``space``, ``operator``, ``dimension``, ``nnz`` (stored matrix)
+        or ``matvecs`` and ``mirror`` (free operator), ``seconds``.
+
+    Examples
+    --------
+    >>> from mpsync import DipoleSystem
+    >>> s = DipoleSystem.chain(4, 0.1, "magic", W=2.0)
+    >>> a = evolve(s, [0.0, 0.5, 1.0])
+    >>> b = evolve(s, [0.0, 0.5, 1.0], operator="free")
+    >>> bool(abs(a.ZQ2 - b.ZQ2).max() < 1e-10)
+    True
     """
     t0 = time.perf_counter()
     if space not in ("auto", "sector", "full"):
         raise InvalidOptionError(f"space must be 'auto', 'sector' or 'full', got {space!r}")
+    if operator not in ("auto", "matrix", "free"):
+        raise InvalidOptionError(f"operator must be 'auto', 'matrix' or 'free', got {operator!r}")
+    krylov_dim, krylov_tol = int(krylov_dim), float(krylov_tol)
     times = check_times(times)
     n = system.n
     states = product_state(initial, n)
@@ -1146,16 +1202,45 @@ def evolve(system, times, initial="down", progress: bool = False, space: str = "
         space = "full" if coh else "sector"
     if space == "sector" and coh:
         raise NotApplicableError("the initial state has coherences; use space='full' in method='exact'")
+    if operator == "free" and space == "full":
+        raise InvalidOptionError("operator='free' works in the balanced sector (an initial state without "
+                                 "coherences, space='sector'); use operator='matrix' in the full space")
+    if space == "sector" and operator == "auto":
+        operator = "matrix" if fits_in_memory(estimate_memory(n, "sector_matrix")) else "free"
+    diagnostics = {"space": space, "operator": "matrix" if space == "full" else operator}
     if space == "sector":
-        _check(system, "sector_matrix")
-        L, basis = sector_liouvillian(system)
+        mirror = False
+        if operator == "free":
+            from .mirror import is_mirror_symmetric
+
+            mirror = n > 1 and is_mirror_symmetric(system) and all(
+                np.array_equal(states[a], states[n - 1 - a]) for a in range(n))
+            _check(system, "sector_free", restart=krylov_dim, mirror=mirror)
+        else:
+            _check(system, "sector_matrix")
+        basis = SectorBasis(n)
         ket, bra = basis.ket_bra()
         vec = np.ones(basis.size, dtype=complex)
         for a in range(n):
             ia = (ket >> (n - 1 - a)) & 1
             ja = (bra >> (n - 1 - a)) & 1
             vec *= states[a][ia, ja]
-        moments_of = lambda v: sector_moments(basis, v)  # noqa: E731
+        if operator == "free":
+            op = SectorOperator(system, basis, factorize=False, mirror=mirror)
+            vec = op.reduce(vec)
+            del ket, bra
+            matvecs = [0]
+
+            def apply_L(v):
+                matvecs[0] += 1
+                return op.apply(v)
+
+            step = lambda v, dt: expm_krylov(apply_L, v, dt, tol=krylov_tol, m_max=krylov_dim)  # noqa: E731
+            moments_of = lambda v: sector_moments(basis, op.expand(v))  # noqa: E731
+            diagnostics.update(dimension=int(op.size), mirror=bool(mirror))
+        else:
+            L = sector_liouvillian(system, basis)[0].tocsr()
+            moments_of = lambda v: sector_moments(basis, v)  # noqa: E731
     else:
         L = liouvillian(system, ordering="ket_bra")
         rho0 = states[0]
@@ -1164,7 +1249,10 @@ def evolve(system, times, initial="down", progress: bool = False, space: str = "
         vec = rho0.reshape(-1).astype(complex)
         dim = 2 ** n
         moments_of = lambda v: full_moments(v.reshape(dim, dim))  # noqa: E731
-    L = L.tocsr()
+    if diagnostics["operator"] == "matrix":
+        L = L.tocsr()
+        step = lambda v, dt: spla.expm_multiply(L * dt, v)  # noqa: E731
+        diagnostics.update(dimension=int(L.shape[0]), nnz=int(L.nnz))
     snaps = []
     bar = None
     if progress:
@@ -1173,15 +1261,16 @@ def evolve(system, times, initial="down", progress: bool = False, space: str = "
     t_prev = 0.0
     for t in times:
         if t > t_prev:
-            vec = spla.expm_multiply(L * (t - t_prev), vec)
+            vec = step(vec, t - t_prev)
             t_prev = t
         snaps.append(moments_of(vec))
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
-    diagnostics = {"seconds": time.perf_counter() - t0, "space": space, "dimension": int(L.shape[0]),
-                   "nnz": int(L.nnz)}
+    if diagnostics["operator"] == "free":
+        diagnostics.update(matvecs=int(matvecs[0]), krylov_dim=krylov_dim)
+    diagnostics["seconds"] = time.perf_counter() - t0
     return TimeSeries.from_snapshots(system, times, snaps, METHOD, diagnostics=diagnostics)
 
 

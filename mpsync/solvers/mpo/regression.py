@@ -28,6 +28,7 @@ state; then the bar misses the steady state's error (it is 0 at tau = 0), which
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
@@ -139,7 +140,7 @@ def propagate(mpo, X0, taus, max_bond: int, dt: float, cutoff: float, krylov_tol
 
 
 def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = None, dt: float = 0.05,
-             cutoff: float = 1e-10, mpo_cutoff: float = 1e-10, krylov_tol: float = 1e-10,
+             cutoff: float = 1e-10, mpo_cutoff: float | None = None, krylov_tol: float = 1e-10,
              krylov_dim: int = 30, collective: bool = True, error_bar: bool = True,
              progress: bool = False):
     r"""Steady-state two-time functions of a chain by quantum regression on the MPS.
@@ -165,8 +166,14 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
         Bond dimension of the propagation (default: the steady state's largest bond).
     dt : float
         Largest TDVP step (1/Gamma).
-    cutoff, mpo_cutoff, krylov_tol, krylov_dim
+    cutoff, krylov_tol, krylov_dim
         As for :func:`.evolution.evolve`.
+    mpo_cutoff : float, optional
+        Compression of the Liouvillian MPO (as for :func:`.evolution.evolve`). Default:
+        the steady state's own (``diagnostics["mpo_cutoff"]``, 1e-6 for the ladder's
+        default), so that rho_ss is the fixed point of the propagator and G_ab(tau)
+        does not drift by the difference of two compressions; 1e-10 for a steady
+        state that does not record it.
     collective : bool
         Also <J+(tau) J-(0)> (one more run, unless the pairs cover every site).
     error_bar : bool
@@ -212,6 +219,11 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
         if error_bar and max_bond < 2:
             raise InvalidOptionError("option max_bond=1 of method='mpo' (two_time) leaves no smaller bond "
                                      "dimension for the error bar; use max_bond >= 2 or error_bar=False")
+    if mpo_cutoff is None:  # the steady state's own compression (the ladder's default if none given)
+        own = getattr(steady, "diagnostics", None) or {}
+        mpo_cutoff = own.get("mpo_cutoff", 1e-10 if steady is not None else
+                             inspect.signature(steady_state).parameters["mpo_cutoff"].default)
+    mpo_cutoff = positive("mpo_cutoff", mpo_cutoff, allow_zero=True)
     mpo, mpo_dims = build_mpo(system, mpo_cutoff)
     if max_bond is not None:
         check_fits(n, max_bond, mpo_dims, krylov_dim)
@@ -270,7 +282,8 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
                 errors["J"] = np.abs(J - sum(values[(b, bonds[-1])].sum(axis=1) for b in sources))
     zq_err = steady.errors.get("ZQ")
     diagnostics = {"seconds": time.perf_counter() - t0, "N": n, "max_bond": int(chi),
-                   "low_bond": int(bonds[-1]) if error_bar else None, "dt": float(dt), "runs": runs,
+                   "low_bond": int(bonds[-1]) if error_bar else None, "dt": float(dt),
+                   "mpo_cutoff": float(mpo_cutoff), "runs": runs,
                    "mpo_bond_dims": mpo_dims,
                    "steady_ZQ_error": None if zq_err is None else float(np.max(zq_err)),
                    "error_bar_includes_steady_state": bool(error_bar and lower is not None),

@@ -407,7 +407,13 @@ def _dicke_two_time(res, taus, kind, progress):
     return values, parts
 
 
-def two_time(system, taus, pairs=None, steady: SteadyState | None = None, *, progress: bool = False):
+#: arguments of an entry point that are not solver options (:func:`mpsync.solvers.declared_options`
+#: leaves them out): the former ``two_time(result, taus, kind=..., fit=...)`` call
+LEGACY_ARGUMENTS = {"two_time": ("kind", "fit")}
+
+
+def two_time(system, taus, pairs=None, steady: SteadyState | None = None, *, progress: bool = False,
+             kind: str | None = None, fit: bool = True):
     """Steady-state two-time functions of identical all-to-all dipoles (quantum regression).
 
     <J+(tau) J-(0)> = Tr[J+ exp(L tau)(J- rho_ss)] with J- rho_ss in the sector
@@ -429,6 +435,10 @@ def two_time(system, taus, pairs=None, steady: SteadyState | None = None, *, pro
         This solver's steady state of ``system``.
     progress : bool
         tqdm bars over the delays.
+    kind, fit
+        The former call ``two_time(result_or_system, taus, kind="J" | "pair", fit=True)``
+        (a string in place of ``pairs`` counts as ``kind``): deprecated, kept for one
+        release; it warns and returns what :func:`dicke_two_time` returns.
 
     Returns
     -------
@@ -444,6 +454,15 @@ def two_time(system, taus, pairs=None, steady: SteadyState | None = None, *, pro
     """
     from ..correlations import assemble, check_taus, resolve_pairs, steady_of
 
+    if isinstance(pairs, str):  # the former positional kind
+        kind, pairs = pairs, None
+    if kind is not None or isinstance(system, SteadyState):
+        import warnings
+
+        warnings.warn("permutational.two_time(result, taus, kind=...) is deprecated and goes in the "
+                      "next release; use mpsync.two_time(system, taus, method='permutational') (one "
+                      "TwoTimeResult with Z, J, fits and the spectrum)", DeprecationWarning, stacklevel=2)
+        return dicke_two_time(system, taus, "J" if kind is None else kind, fit, progress)
     t0 = time.perf_counter()
     taus = check_taus(taus)
     n = system.n
