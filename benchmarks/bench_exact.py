@@ -14,6 +14,7 @@ Usage::
     python benchmarks/bench_exact.py --n 14 --memory --cap-gib 19 --spacing 0.1 --W 2
     python benchmarks/bench_exact.py --n 14 --memory --spacing 0.05 --theta 0.35 --save states/
     python benchmarks/bench_exact.py --n 13 14 --memory --f-eff 6 --W 3   # vs permutational
+    python benchmarks/bench_exact.py --n 10 11 13 --evolve 1        # evolve to t = 1 (5 times)
 
 With ``--memory`` every N runs in its own subprocess (its peak RSS, ``ru_maxrss``, is
 that solve's alone) under an address-space limit of ``--cap-gib`` GiB (RLIMIT_AS), and the
@@ -123,6 +124,67 @@ def _memory_worker(n, spacing, W, theta, restart, cap_gib, krylov="gmres", f_eff
     print(json.dumps(out), flush=True)
 
 
+def _peak_rss():
+    """This process's peak RSS in bytes (VmHWM where there is one: ru_maxrss may count pre-exec pages)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
+    return min(peak, int(hwm[0].split()[1]) * 1024) if hwm else peak
+
+
+def _evolve_worker(n, spacing, W, theta, t_end, cap_gib, f_eff=None):
+    """One ``exact.evolve`` from all down to ``t_end`` (5 output times) in this process; a JSON line."""
+    import resource
+
+    if cap_gib:
+        cap = int(cap_gib * 1024 ** 3)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    threadpool_limits(1)
+    s = _system(n, spacing, W, theta, f_eff)
+    t = time.perf_counter()
+    ts = exact.evolve(s, np.linspace(0.0, t_end, 5))
+    secs = time.perf_counter() - t
+    d = ts.diagnostics
+    if d["operator"] == "free":
+        est = exact.estimate_memory(n, "sector_free", restart=d["krylov_dim"], mirror=d["mirror"])
+    else:
+        est = exact.estimate_memory(n, "sector_matrix")
+    print(json.dumps({"n": n, "seconds": secs, "peak_rss": _peak_rss(), "estimate": est,
+                      "operator": d["operator"], "mirror": bool(d.get("mirror")),
+                      "matvecs": d.get("matvecs"), "dimension": d["dimension"],
+                      "ZQ": float(ts.ZQ[-1]), "sz0": float(ts.sz[-1][0])}), flush=True)
+
+
+def evolve_table(ns, spacing, W, theta, t_end, cap_gib, f_eff=None):
+    """Time and peak RSS of ``exact.evolve`` (operator="auto"), each N in a fresh subprocess."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    what = (f"all-to-all f_eff = {f_eff}" if f_eff is not None
+            else f"chain theta {theta}, spacing {spacing}")
+    print(f"commit {commit} (+ working tree), {time.strftime('%Y-%m-%d')}, BLAS threads 1, {what}, "
+          f"W = {W}, evolve from all down to t = {t_end} (5 output times), address-space cap {cap_gib} GiB\n")
+    print("| N | operator | vector length | seconds | peak RSS (GB) | estimate (GB) | estimate / peak "
+          "| matvecs | Z_Q(t) | <sz_0>(t) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n in ns:
+        cmd = [sys.executable, __file__, "--evolve-worker", str(n), "--spacing", str(spacing), "--W", str(W),
+               "--theta", str(theta), "--cap-gib", str(cap_gib), "--evolve", str(t_end)]
+        if f_eff is not None:
+            cmd += ["--f-eff", str(f_eff)]
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        line = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
+        if run.returncode or not line:
+            print(f"| {n} | failed (rc {run.returncode}): {run.stderr.strip().splitlines()[-1:]} |", flush=True)
+            continue
+        r = json.loads(line[-1])
+        op = r["operator"] + (" (mirror)" if r["mirror"] else "")
+        print(f"| {n} | {op} | {r['dimension']} | {r['seconds']:.1f} | {r['peak_rss'] / 1e9:.2f} "
+              f"| {r['estimate'] / 1e9:.2f} | {r['estimate'] / r['peak_rss']:.2f} | {r['matvecs']} "
+              f"| {r['ZQ']:.10f} | {r['sz0']:.10f} |", flush=True)
+
+
 def memory_table(ns, spacing, W, theta, restart, cap_gib, krylov="gmres", f_eff=None, save=None):
     """Time, peak RSS and the estimate, each N in a fresh subprocess (benchmarks/RESULTS.md, issue 21).
 
@@ -178,7 +240,10 @@ def main(argv=None):
                          "checked against the permutational solver")
     ap.add_argument("--save", default=None,
                     help="with --memory: a directory; each N's exact steady state is saved there")
+    ap.add_argument("--evolve", type=float, default=None, metavar="T",
+                    help="time and peak RSS of exact.evolve to t = T for each --n instead of the steady state")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--evolve-worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--nmin", type=int, default=5)
     ap.add_argument("--nmax", type=int, default=10)
     ap.add_argument("--qutip-nmax", type=int, default=7)
@@ -189,6 +254,12 @@ def main(argv=None):
     if args.worker is not None:
         return _memory_worker(args.worker, args.spacing, args.W, theta, args.restart, args.cap_gib,
                               args.krylov, args.f_eff, args.save)
+    if args.evolve_worker is not None:
+        return _evolve_worker(args.evolve_worker, args.spacing, args.W, theta, args.evolve, args.cap_gib,
+                              args.f_eff)
+    if args.evolve is not None:
+        return evolve_table(args.n or [10, 11], args.spacing, args.W, theta, args.evolve, args.cap_gib,
+                            args.f_eff)
     if args.memory:
         return memory_table(args.n or [9, 10, 11, 12], args.spacing, args.W, theta, args.restart,
                             args.cap_gib, args.krylov, args.f_eff, args.save)

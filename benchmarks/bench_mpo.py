@@ -7,6 +7,7 @@ Usage::
     python benchmarks/bench_mpo.py --n 100 --time-budget 1800
     python benchmarks/bench_mpo.py --all-to-all --n 30 --f-eff 4 --W 2   # vs permutational
     python benchmarks/bench_mpo.py --n 16 --spacing 0.05 --max-bond 32  # one rung
+    python benchmarks/bench_mpo.py --n 14 --reference exact_n14.npz      # vs a saved exact state
 
 Magic-angle chain, spacing 0.1 lambda, W = 2 Gamma unless given. BLAS threads are pinned
 through the environment *before* numpy and scipy load (``threadpoolctl`` after the import
@@ -39,20 +40,22 @@ def main(argv=None):
     p.add_argument("--time-budget", type=float, default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--exact", action="store_true", help="compare with the exact solver (N <= 12)")
+    p.add_argument("--reference", default=None,
+                   help="a saved SteadyState (.npz, e.g. from bench_exact.py --save) of the same system")
     p.add_argument("--like", default="numpy", help="array backend: numpy, cupy, torch")
     p.add_argument("--symmetry", default="auto", help="auto, U1 (block-sparse from chi = 32) or none (dense)")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
-    import numpy as np  # noqa: F401  (after the environment is set)
+    import numpy as np  # (after the environment is set)
     import scipy.linalg  # noqa: F401
     from threadpoolctl import threadpool_info, threadpool_limits
 
     threadpool_limits(args.threads)
     pools = sorted({(i["internal_api"], i["num_threads"]) for i in threadpool_info()})
 
-    from mpsync import DipoleSystem, steady_state
+    from mpsync import DipoleSystem, SteadyState, steady_state
 
     if args.all_to_all:
         system = DipoleSystem.all_to_all(args.n, f_eff=args.f_eff, W=args.W)
@@ -61,6 +64,14 @@ def main(argv=None):
         theta = args.theta if args.theta == "magic" else float(args.theta)
         system = DipoleSystem.chain(args.n, args.spacing, theta, W=args.W)
         label = f"chain N = {args.n}, spacing {args.spacing}, theta {args.theta}, W = {args.W}"
+    reference = None
+    if args.reference is not None:
+        # Checked before the MPO runs: a reference of another system would give a meaningless error.
+        reference = SteadyState.load(args.reference)
+        same = (reference.system.n == system.n and np.allclose(reference.system.f, system.f)
+                and np.allclose(reference.system.g, system.g) and reference.system.W == system.W)
+        if not same:
+            sys.exit(f"error: --reference {args.reference} holds another system ({reference.system})")
     opts = dict(zq_tol=args.zq_tol, progress=args.progress, like=args.like, symmetry=args.symmetry)
     if args.max_bond is not None:
         opts["max_bond"] = args.max_bond
@@ -78,7 +89,9 @@ def main(argv=None):
         ref_name = "permutational"
     elif args.exact:
         ref_name = "exact"
-    if ref_name:
+    if reference is not None:
+        ref, ref_name = reference, f"{reference.method} (saved)"
+    elif ref_name:
         t1 = time.perf_counter()
         ref = steady_state(system, method=ref_name)
         print(f"# {ref_name}: {time.perf_counter() - t1:.1f} s, ZQ = {ref.ZQ:.7f}", file=sys.stderr)

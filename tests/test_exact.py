@@ -275,6 +275,53 @@ def test_evolve_reaches_steady_state():
     np.testing.assert_allclose(ts.correlations[-1], ss.correlations, atol=1e-9)
 
 
+@pytest.mark.parametrize("case", ["chain8", "chain8_one_step", "random6_asym", "all_to_all7"])
+def test_evolve_free_operator_equals_stored_matrix(rng, case):
+    """The matrix-free Krylov exponential (mirror-reduced where it applies) gives the stored
+    matrix's expm_multiply evolution (issue 21: evolve at N = 13 is matrix-free)."""
+    times = [0.0, 2.5] if case == "chain8_one_step" else [0.0, 0.3, 1.0, 2.5]
+    if case.startswith("chain8"):
+        s, initial, mirror = DipoleSystem.chain(8, 0.1, "magic", W=2.0), "down", True
+    elif case == "random6_asym":  # asymmetric system and initial state: no mirror reduction
+        s, mirror = random_system(rng, 6), False
+        initial = [np.diag([p, 1 - p]) for p in rng.uniform(size=6)]
+    else:
+        s, initial, mirror = DipoleSystem.all_to_all(7, f_eff=3.0, W=1.5), "up", True
+    a = exact.evolve(s, times, initial=initial, operator="matrix")
+    b = exact.evolve(s, times, initial=initial, operator="free")
+    assert a.diagnostics["operator"] == "matrix" and b.diagnostics["operator"] == "free"
+    assert b.diagnostics["mirror"] == mirror and b.diagnostics["matvecs"] > 0
+    np.testing.assert_allclose(b.correlations, a.correlations, atol=1e-10)
+    np.testing.assert_allclose(b.zz, a.zz, atol=1e-10)
+    np.testing.assert_allclose(b.sz, a.sz, atol=1e-10)
+    assert np.abs(a.correlations[-1] - a.correlations[0]).max() > 1e-2  # it moved
+
+
+def test_evolve_auto_operator(monkeypatch):
+    """auto: the stored matrix below FREE_EVOLVE_FROM_N, else (or when it does not fit) matrix-free;
+    the full space has no free operator."""
+    assert exact.evolve(DipoleSystem.chain(5, 0.1, "magic", W=2.0), [0.0, 0.1]).diagnostics["operator"] == "matrix"
+    s8 = DipoleSystem.chain(exact.FREE_EVOLVE_FROM_N, 0.1, "magic", W=2.0)
+    assert exact.evolve(s8, [0.0, 0.1]).diagnostics["operator"] == "free"
+    # below FREE_EVOLVE_FROM_N, a stored matrix that does not fit is replaced by the free operator
+    monkeypatch.setattr(exact, "FREE_EVOLVE_FROM_N", 10)
+    s9 = DipoleSystem.chain(9, 0.1, "magic", W=2.0)
+    matrix, free = (exact.estimate_memory(9, k, restart=30, mirror=True) for k in ("sector_matrix", "sector_free"))
+    assert exact.evolve_memory(s9) == pytest.approx(matrix)
+    monkeypatch.setenv("MPSYNC_MAX_MEMORY", str(int((matrix + free) / 2 / 0.8)))
+    assert exact.evolve(s9, [0.0, 0.1]).diagnostics["operator"] == "free"
+    assert exact.evolve_memory(s9) == pytest.approx(free)
+    with pytest.raises(TooLargeError, match="sector_matrix"):
+        exact.evolve(s9, [0.0, 0.1], operator="matrix")
+    s6 = DipoleSystem.chain(6, 0.1, "magic", W=2.0)
+    with pytest.raises(mpsync.errors.InvalidOptionError, match="operator='free' works in the balanced sector"):
+        exact.evolve(s6, [0.0, 0.1], initial="x", operator="free")
+    with pytest.raises(mpsync.errors.InvalidOptionError, match="operator must be"):
+        mpsync.evolve(s6, [0.0, 0.1], method="exact", operator="lanczos")
+    with pytest.raises(mpsync.errors.InvalidOptionError, match="krylov_dim"):
+        mpsync.evolve(s6, [0.0, 0.1], method="exact", krylov_dim=0)
+
+
 # ---------------------------------------------------------------------- refusals
 def test_memory_refusal_before_allocation(monkeypatch):
     monkeypatch.setenv("MPSYNC_MAX_MEMORY", "1M")
@@ -345,6 +392,41 @@ def test_memory_estimate_matches_the_measured_peak(n, krylov):
     assert run.returncode == 0, run.stderr
     r = json.loads(run.stdout.strip().splitlines()[-1])
     assert r["residual"] < 1e-10
+    assert abs(r["estimate"] / r["peak"] - 1) < 0.2, r
+
+
+_EVOLVE_PEAK_SCRIPT = """
+import json, sys
+import numpy as np
+from threadpoolctl import threadpool_limits
+threadpool_limits(1)
+from mpsync import DipoleSystem
+from mpsync.solvers import exact
+n, sym = int(sys.argv[1]), sys.argv[2] == "sym"
+s = DipoleSystem.chain(n, 0.1, "magic", W=2.0)
+initial = "down" if sym else [np.diag([1.0, 0.0])] + [np.diag([0.0, 1.0])] * (n - 1)
+ts = exact.evolve(s, [0.0, 0.5, 1.0], initial=initial, operator="free")
+d = ts.diagnostics
+hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
+print(json.dumps({"peak": int(hwm[0].split()[1]) * 1024, "mirror": d["mirror"],
+                  "estimate": exact.estimate_memory(n, "sector_free", restart=d["krylov_dim"],
+                                                    mirror=d["mirror"])}))
+"""
+
+
+@pytest.mark.parametrize("sym", ["sym", "asym"])
+def test_free_evolve_memory_estimate_matches_the_measured_peak(sym):
+    """The estimate evolve's memory check uses is within 20 % of a process's peak RSS (N = 10)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _EVOLVE_PEAK_SCRIPT, "10", sym], capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr
+    r = json.loads(run.stdout.strip().splitlines()[-1])
+    assert r["mirror"] == (sym == "sym")
     assert abs(r["estimate"] / r["peak"] - 1) < 0.2, r
 
 
@@ -443,6 +525,21 @@ def test_n9_random_detunings_residual_and_positivity(rng):
     # the Jacobi-preconditioned run agrees
     other = exact.steady_state(s, preconditioner="jacobi")
     np.testing.assert_allclose(ss.correlations, other.correlations, atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [6, 7])
+def test_correlation_function_mirror_half_equals_all_columns(monkeypatch, n):
+    """A mirror-symmetric chain propagates half the columns and fills the rest from
+    G_ab = G_{N-1-a, N-1-b}; the result equals propagating every column."""
+    from mpsync.solvers.exact import mirror
+
+    s = DipoleSystem.chain(n, 0.1, "magic", W=2.0)
+    taus = np.linspace(0.0, 4.0, 17)
+    half = exact.correlation_function(s, taus)
+    monkeypatch.setattr(mirror, "is_mirror_symmetric", lambda system: False)
+    every = exact.correlation_function(s, taus)
+    np.testing.assert_allclose(half, every, atol=1e-13)
+    assert np.abs(half[:, 0, n - 1]).max() > 1e-3  # an off-diagonal column that is filled, not zero
 
 
 def test_correlation_function_equals_qutip(rng):

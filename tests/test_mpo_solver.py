@@ -86,6 +86,26 @@ def test_expm_krylov_matches_dense_expm_forward_and_backward(rng):
         assert np.linalg.norm(got - ref) <= 1e-9 * np.linalg.norm(ref)
 
 
+def test_expm_krylov_long_step_of_a_decaying_start():
+    """A start that decays fast (all down under a pump W: <v|L|v> = -N W) must not be taken
+    for converged after one Krylov vector: exp(t H_11) underflows while the true answer keeps
+    its trace (the phi_1 error estimate; found in exact.evolve at N = 7-11, one step t = 2)."""
+    import scipy.linalg
+
+    from mpsync.solvers.krylov import expm_krylov
+
+    s = DipoleSystem.chain(3, 0.1, "magic", W=8.0)
+    L = exact.liouvillian(s, ordering="ket_bra").toarray()
+    rho = np.zeros((8, 8), dtype=complex)
+    rho[0, 0] = 1.0
+    v = rho.reshape(-1)
+    for t in (0.5, 2.0):
+        ref = scipy.linalg.expm(t * L) @ v
+        got = expm_krylov(lambda x: L @ x, v, t, tol=1e-10, m_max=20)
+        assert abs(np.trace(got.reshape(8, 8)) - 1) < 1e-8
+        assert np.linalg.norm(got - ref) <= 1e-8
+
+
 def test_tdvp_evolution_matches_exact_propagator(chain4):
     """Full bond dimension: TDVP is exact up to its O(dt^3) splitting error per step."""
     mpo = automaton_mpo(chain4)

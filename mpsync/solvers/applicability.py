@@ -101,12 +101,14 @@ def _memory(method, system, entry="steady_state", options=None):
     if method == "exact":
         if n > 20:
             return float("inf")
-        from .exact import estimate_memory
-
         if entry == "evolve":
-            initial = options.get("initial", "down")
-            full = not (isinstance(initial, str) and initial.lower() in ("down", "up", "ground", "excited"))
-            return estimate_memory(n, "full" if full or options.get("space") == "full" else "sector_matrix")
+            from .exact import evolve_memory
+
+            plan = {k: options[k] for k in ("initial", "space", "operator", "krylov_dim") if k in options}
+            try:
+                return evolve_memory(system, **plan)
+            except MpsyncError:  # a bad option or initial state: the solver itself names it
+                return evolve_memory(system)
         from .exact import steady_state_memory
 
         solver = options.get("solver", "auto")

@@ -81,13 +81,13 @@ from ...errors import (ConvergenceWarning, InvalidOptionError, InvalidSystemErro
                       TooLargeError, check_memory, fits_in_memory, format_bytes)
 from ...result import Moments, SteadyState, TimeSeries
 from ...states import check_times, has_coherences, product_state
-from ..krylov import expm_krylov
+from ..krylov import expm_krylov, expm_krylov_series
 from .sector_basis import (SectorBasis, assemble, nnz_estimate_full, nnz_estimate_sector, popcount,
                       site_bit, spread_bits)
 
 __all__ = ["liouvillian", "sector_liouvillian", "steady_state", "evolve", "density_matrix",
            "correlation_function", "two_time", "sector_moments", "full_moments", "estimate_memory",
-           "default_restart", "resolve_krylov", "steady_state_memory", "SectorOperator",
+           "default_restart", "resolve_krylov", "steady_state_memory", "evolve_memory", "SectorOperator",
            "clear_operator_cache"]
 
 METHOD = "exact"
@@ -142,8 +142,15 @@ _EXTRA_VECTORS = {True: 19, False: 16}
 #: all the vectors of a BiCGStab solve (its r, r~, p, v, s, t, x, the matvec's temporaries and
 #: the factors; no basis), fitted to the peak RSS at N = 9-12 with the mirror reduction
 BICGSTAB_VECTORS = {True: 22, False: 19}
-#: vectors of evolve(operator="free") beside its Krylov basis (see estimate_memory)
+#: vectors of evolve(operator="free") beside its Krylov basis, of the (reduced) sector, and
+#: full-sector vectors (the operator's index tables, ket/bra, the expansion for the moments);
+#: fitted to the peak RSS at N = 10-11, mirror and not (benchmarks/RESULTS.md, issue 21)
 FREE_EVOLVE_VECTORS = 8
+FREE_EVOLVE_FULL_VECTORS = 11
+#: from this N on ``evolve(operator="auto")`` applies the sector Liouvillian matrix-free: the
+#: Krylov exponential beats expm_multiply on the stored matrix 3x at N = 8 and 5-13x at N = 10
+#: (t = 1 and 10; benchmarks/RESULTS.md, issue 21); below it the matrix is the faster
+FREE_EVOLVE_FROM_N = 8
 KRYLOV = ("auto", "gmres", "bicgstab")
 #: from this N on ``krylov="auto"`` runs BiCGStab: at N = 12 40 s and 0.55 GB against GMRES(40)'s
 #: 44 s and 1.35 GB (benchmarks/RESULTS.md, "N = 13 and 14")
@@ -198,9 +205,11 @@ def estimate_memory(n: int, kind: str = "sector", solver: str = "iterative", res
         return 2.5 * entry * nnz_estimate_sector(n) + 8 * _COMPLEX * size
     if kind == "sector_free":
         # evolve's matrix-free Krylov exponential: its basis of restart + 1 vectors and
-        # FREE_EVOLVE_VECTORS more (the state, w, the operator's temporaries, the moments)
+        # FREE_EVOLVE_VECTORS more of the (reduced) sector, FREE_EVOLVE_FULL_VECTORS of the full one
         m = 30 if restart is None else int(restart)
-        return _BASE_BYTES + (m + 1 + FREE_EVOLVE_VECTORS) * _COMPLEX * (_mirror_size(n) if mirror else size)
+        reduced = _mirror_size(n) if mirror else size
+        return (_BASE_BYTES + (m + 1 + FREE_EVOLVE_VECTORS) * _COMPLEX * reduced
+                + FREE_EVOLVE_FULL_VECTORS * _COMPLEX * size)
     if solver == "direct":
         # LU fill-in measured on dipolar chains: 6.1e5, 9.5e6, 1.4e8 nonzeros at N = 6, 7, 8
         lu_nnz = 6.1e5 * (size / 924.0) ** 2.05
@@ -247,19 +256,59 @@ def steady_state_memory(system, solver="auto", restart=None, symmetry="auto", kr
     return estimate_memory(system.n, "sector", solver, restart, mirror, krylov)
 
 
+def _evolve_plan(system, initial="down", space="auto", operator="auto", krylov_dim=30):
+    """Resolve :func:`evolve`'s defaults: (product states, space, operator, mirror, memory kind).
+
+    Bad values raise here, before any heavy work."""
+    if space not in ("auto", "sector", "full"):
+        raise InvalidOptionError(f"space must be 'auto', 'sector' or 'full', got {space!r}")
+    if operator not in ("auto", "matrix", "free"):
+        raise InvalidOptionError(f"operator must be 'auto', 'matrix' or 'free', got {operator!r}")
+    n = system.n
+    states = product_state(initial, n)
+    coh = has_coherences(states)
+    if space == "auto":
+        space = "full" if coh else "sector"
+    if space == "sector" and coh:
+        raise NotApplicableError("the initial state has coherences; use space='full' in method='exact'")
+    if space == "full":
+        if operator == "free":
+            raise InvalidOptionError("operator='free' works in the balanced sector (an initial state without "
+                                     "coherences, space='sector'); use operator='matrix' in the full space")
+        return states, space, "matrix", False, "full"
+    if operator == "auto":
+        operator = ("matrix" if n < FREE_EVOLVE_FROM_N and fits_in_memory(estimate_memory(n, "sector_matrix"))
+                    else "free")
+    mirror = False
+    if operator == "free":
+        from .mirror import is_mirror_symmetric
+
+        mirror = n > 1 and is_mirror_symmetric(system) and all(
+            np.array_equal(states[a], states[n - 1 - a]) for a in range(n))
+    return states, space, operator, mirror, "sector_free" if operator == "free" else "sector_matrix"
+
+
+def evolve_memory(system, initial="down", space="auto", operator="auto", krylov_dim=30) -> float:
+    """Estimated peak bytes of :func:`evolve` on ``system`` with these options (the space,
+    operator and mirror reduction that the evolution will use, :func:`estimate_memory`)."""
+    *_, mirror, kind = _evolve_plan(system, initial, space, operator, krylov_dim)
+    return estimate_memory(system.n, kind, restart=int(krylov_dim), mirror=mirror)
+
+
 def _check(system, kind="sector", solver="iterative", restart=None, mirror=False, krylov="auto"):
     """The memory check before any allocation; a refusal names the largest N that fits."""
     system.check_lindblad("method='exact'")
     nbytes = estimate_memory(system.n, kind, solver, restart, mirror, krylov)
     try:
-        check_memory(nbytes, f"N={system.n} in the exact solver ({kind}, {solver})",
+        what = f"{kind}, {solver}" if kind == "sector" else kind
+        check_memory(nbytes, f"N={system.n} in the exact solver ({what})",
                      _alternatives(system, "evolve" if kind != "sector" else "steady_state"))
     except TooLargeError as err:
         largest = next((m for m in range(system.n - 1, 0, -1)
                         if fits_in_memory(estimate_memory(m, kind, solver, restart, mirror, krylov))), 0)
         fit = (f"the largest N that fits here is {largest}" if largest
                else "no N fits here")
-        raise TooLargeError(f"{err} ({fit} in the exact solver, {kind}, {solver})") from None
+        raise TooLargeError(f"{err} ({fit} in the exact solver, {what})") from None
     return nbytes
 
 
@@ -1164,11 +1213,12 @@ def evolve(system, times, initial="down", progress: bool = False, space: str = "
     space : {"auto", "sector", "full"}
         Force the full space (always valid) or the sector (needs no coherences).
     operator : {"auto", "matrix", "free"}
-        How the sector Liouvillian is applied. The stored matrix is the faster up to
-        N = 11 but takes 2.5 x 20 bytes a nonzero (25 GB at N = 12, 112 GB at N = 13);
-        the free operator needs ``krylov_dim + 9`` vectors of the (reduced) sector
-        (3.4 GB at N = 13 with the mirror reduction). ``"auto"``: the matrix when it
-        fits in memory, else the free operator.
+        How the sector Liouvillian is applied. The stored matrix takes 2.5 x 20 bytes
+        a nonzero (1.2 GB at N = 10, 25 GB at N = 12, 112 GB at N = 13) and is the faster
+        only below N = 8; the free operator needs ``krylov_dim + 9`` vectors of the
+        (reduced) sector and 11 of the full one (5.2 GB at N = 13 with the mirror
+        reduction, 20 GB at N = 14). ``"auto"``: the matrix below
+        :data:`FREE_EVOLVE_FROM_N` when it fits in memory, else the free operator.
     krylov_dim, krylov_tol : int, float
         Krylov dimension and relative accuracy of each sub-step of the free operator's
         exponential (sub-steps are split until the a-posteriori error estimate meets it).
@@ -1189,35 +1239,13 @@ def evolve(system, times, initial="down", progress: bool = False, space: str = "
     True
     """
     t0 = time.perf_counter()
-    if space not in ("auto", "sector", "full"):
-        raise InvalidOptionError(f"space must be 'auto', 'sector' or 'full', got {space!r}")
-    if operator not in ("auto", "matrix", "free"):
-        raise InvalidOptionError(f"operator must be 'auto', 'matrix' or 'free', got {operator!r}")
     krylov_dim, krylov_tol = int(krylov_dim), float(krylov_tol)
     times = check_times(times)
     n = system.n
-    states = product_state(initial, n)
-    coh = has_coherences(states)
-    if space == "auto":
-        space = "full" if coh else "sector"
-    if space == "sector" and coh:
-        raise NotApplicableError("the initial state has coherences; use space='full' in method='exact'")
-    if operator == "free" and space == "full":
-        raise InvalidOptionError("operator='free' works in the balanced sector (an initial state without "
-                                 "coherences, space='sector'); use operator='matrix' in the full space")
-    if space == "sector" and operator == "auto":
-        operator = "matrix" if fits_in_memory(estimate_memory(n, "sector_matrix")) else "free"
-    diagnostics = {"space": space, "operator": "matrix" if space == "full" else operator}
+    states, space, operator, mirror, kind = _evolve_plan(system, initial, space, operator, krylov_dim)
+    diagnostics = {"space": space, "operator": operator}
     if space == "sector":
-        mirror = False
-        if operator == "free":
-            from .mirror import is_mirror_symmetric
-
-            mirror = n > 1 and is_mirror_symmetric(system) and all(
-                np.array_equal(states[a], states[n - 1 - a]) for a in range(n))
-            _check(system, "sector_free", restart=krylov_dim, mirror=mirror)
-        else:
-            _check(system, "sector_matrix")
+        _check(system, kind, restart=krylov_dim, mirror=mirror)
         basis = SectorBasis(n)
         ket, bra = basis.ket_bra()
         vec = np.ones(basis.size, dtype=complex)
@@ -1286,6 +1314,8 @@ def _regression(system, steady, taus, collective: bool, progress: bool, label: s
     R : (T, N, N [+ 1]) complex ndarray
         ``R[t, a, b] = <s+_a(tau_t) s-_b(0)>``; column N (when ``collective``) holds
         ``<s+_a(tau) J-(0)>``.
+    matvecs : int
+        Products with the sector Liouvillian.
     """
     n = system.n
     b0, vec = steady.extras["basis"], steady.extras["sector_vector"]
@@ -1295,41 +1325,64 @@ def _regression(system, steady, taus, collective: bool, progress: bool, label: s
     kb = popcount(bra)
     bits = [site_bit(n, a) for a in range(n)]
     # Y_b = s-_b rho: Y_b[i, j] = rho[i + e_b, j] where i_b = 0
-    Y = np.zeros((b1.size, n + int(collective)), dtype=complex)
+    Y = np.zeros((b1.size, n), dtype=complex)
     for b, bit in enumerate(bits):
         sel = np.flatnonzero((ket & bit) == 0)
         src = b0.offsets[kb[sel]] + b0.rank[ket[sel] | bit] * b0.m[kb[sel]] + b0.rank[bra[sel]]
         Y[sel, b] = vec[src]
-    if collective:
-        Y[:, n] = Y[:, :n].sum(axis=1)
     # Tr[s+_a Y] = sum over i with i_a = 0 of Y[i, i + e_a]
     pick = [np.flatnonzero(((ket & bit) == 0) & (bra == (ket | bit))) for bit in bits]
-    out = np.empty((len(taus), n, Y.shape[1]), dtype=complex)
+    del ket, bra, kb
+    L = L.tocsr()
+
+    def observe(block):  # (k, size) Krylov vectors -> (k, N) traces with s+_a
+        return np.stack([block[:, p].sum(axis=1) for p in pick], axis=1)
+
+    out = np.empty((len(taus), n, n + int(collective)), dtype=complex)
+    # A mirror-symmetric system has a mirror-symmetric steady state and dynamics, so
+    # G_ab = G_{N-1-a, N-1-b}: half the columns are propagated
+    from .mirror import is_mirror_symmetric
+
+    mirror = n > 1 and is_mirror_symmetric(system)
+    columns = range((n + 1) // 2) if mirror else range(n)
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=len(taus), desc=label)
-    t_prev = 0.0
-    for t, tau in enumerate(taus):
-        if tau > t_prev:
-            Y = spla.expm_multiply(L * (tau - t_prev), Y)
-            t_prev = tau
-        for a in range(n):
-            out[t, a] = Y[pick[a]].sum(axis=0)
+        bar = tqdm(total=len(columns), desc=label, unit="column")
+    matvecs = [0]
+
+    def apply_L(x):
+        matvecs[0] += 1
+        return L @ x
+
+    # one Krylov exponential per column b, with every delay read off its bases
+    # (krylov.expm_krylov_series): ~10x fewer matvecs than expm_multiply from delay to delay
+    for b in columns:
+        out[:, :, b] = expm_krylov_series(apply_L, Y[:, b], taus, observe, tol=_REGRESSION_TOL)
         if bar is not None:
             bar.update(1)
+    if mirror:
+        for b in range((n + 1) // 2, n):
+            out[:, :, b] = out[:, ::-1, n - 1 - b]
     if bar is not None:
         bar.close()
-    return out
+    if collective:  # J- rho = sum_b s-_b rho, and the propagation is linear
+        out[:, :, n] = out[:, :, :n].sum(axis=2)
+    return out, matvecs[0]
 
 
-def _check_two_time_memory(system, columns):
+#: relative accuracy of each Krylov sub-step of the regression: at N = 10 (201 delays) 1e-10
+#: and 1e-11 give Z_ab equal to 2e-15, in 57 and 65 s (benchmarks/RESULTS.md, issue 20)
+_REGRESSION_TOL = 1e-10
+
+
+def _check_two_time_memory(system):
     from ..applicability import alternatives
 
     n = system.n
     size = comb(2 * n, n - 1) if n > 0 else 0
-    # the sector matrix, the propagated block and expm_multiply's ~6 work copies of it
-    check_memory(estimate_memory(n, "sector_matrix") + 8 * _COMPLEX * columns * size,
+    # the sector matrix, the N starting vectors, the Krylov basis (31) and ~4 temporaries
+    check_memory(estimate_memory(n, "sector_matrix") + (n + 35) * _COMPLEX * size,
                  f"N={n} two-time functions in the exact solver", alternatives(
                      system, exclude=("exact", "meanfield", "trajectories"), entry="two_time"))
 
@@ -1365,12 +1418,12 @@ def correlation_function(system, taus, steady: SteadyState | None = None, progre
         raise InvalidSystemError("taus must be a non-empty increasing array of values >= 0")
     n = system.n
     system.check_lindblad("method='exact'")
-    _check_two_time_memory(system, n)
+    _check_two_time_memory(system)
     if steady is None:
         steady = steady_state(system, **options)
     if "sector_vector" not in steady.extras:
         raise NotApplicableError("correlation_function needs a steady state of method='exact'")
-    return _regression(system, steady, taus, False, progress, f"exact two-time N={n}")
+    return _regression(system, steady, taus, False, progress, f"exact two-time N={n}")[0]
 
 
 def two_time(system, taus, pairs=None, steady: SteadyState | None = None, *, progress: bool = False):
@@ -1419,11 +1472,11 @@ def two_time(system, taus, pairs=None, steady: SteadyState | None = None, *, pro
     n = system.n
     pairs = resolve_pairs(pairs, n)
     system.check_lindblad("method='exact'")
-    _check_two_time_memory(system, n + 1)
+    _check_two_time_memory(system)
     steady = steady_of(steady, system, METHOD, steady_state, needs=("basis", "sector_vector"))
-    R = _regression(system, steady, taus, True, progress, f"exact two-time N={n}")
+    R, matvecs = _regression(system, steady, taus, True, progress, f"exact two-time N={n}")
     J = R[:, :, n].sum(axis=1)
-    diagnostics = {"seconds": _time.perf_counter() - t0, "N": n,
+    diagnostics = {"seconds": _time.perf_counter() - t0, "N": n, "matvecs": matvecs,
                    "sector_size": comb(2 * n, n - 1), "steady_seconds": steady.diagnostics.get("seconds")}
     return assemble_two_time(system, METHOD, taus, pairs, lambda a, b: R[:, a, b], J,
                              diagnostics=diagnostics)

@@ -516,7 +516,11 @@ def overlap(bra, ket) -> complex:
 
 
 def distance(a, b) -> float:
-    """``||a - b||_2 / ||b||_2`` of two vectorised states (as given, no normalisation)."""
+    """``||a - b||_2 / ||b||_2`` of two vectorised states (as given, no normalisation).
+
+    From overlaps, ``sqrt(|a|^2 + |b|^2 - 2 Re <a|b>)``: its floor is ``sqrt(machine
+    epsilon) ~ 1.5e-8``, so distances below ~1e-7 are round-off (compare dense vectors there).
+    """
     na, nb = norm(a) ** 2, norm(b) ** 2
     d2 = na + nb - 2 * overlap(a, b).real
     return math.sqrt(max(d2, 0.0) / nb)
