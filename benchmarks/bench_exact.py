@@ -146,24 +146,37 @@ def _evolve_worker(n, spacing, W, theta, t_end, cap_gib, f_eff=None):
     ts = exact.evolve(s, np.linspace(0.0, t_end, 5))
     secs = time.perf_counter() - t
     d = ts.diagnostics
-    if d["operator"] == "free":
-        est = exact.estimate_memory(n, "sector_free", restart=d["krylov_dim"], mirror=d["mirror"])
-    else:
-        est = exact.estimate_memory(n, "sector_matrix")
-    print(json.dumps({"n": n, "seconds": secs, "peak_rss": _peak_rss(), "estimate": est,
+    print(json.dumps({"n": n, "seconds": secs, "peak_rss": _peak_rss(), "estimate": exact.evolve_memory(s),
                       "operator": d["operator"], "mirror": bool(d.get("mirror")),
                       "matvecs": d.get("matvecs"), "dimension": d["dimension"],
                       "ZQ": float(ts.ZQ[-1]), "sz0": float(ts.sz[-1][0])}), flush=True)
 
 
-def evolve_table(ns, spacing, W, theta, t_end, cap_gib, f_eff=None):
-    """Time and peak RSS of ``exact.evolve`` (operator="auto"), each N in a fresh subprocess."""
+def _header(spacing, W, theta, f_eff, extra=""):
+    """The table's first line: commit, date, BLAS threads and the system."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     what = (f"all-to-all f_eff = {f_eff}" if f_eff is not None
             else f"chain theta {theta}, spacing {spacing}")
     print(f"commit {commit} (+ working tree), {time.strftime('%Y-%m-%d')}, BLAS threads 1, {what}, "
-          f"W = {W}, evolve from all down to t = {t_end} (5 output times), address-space cap {cap_gib} GiB\n")
+          f"W = {W}{extra}\n")
+
+
+def _run_worker(cmd, n):
+    """Run one worker subprocess (BLAS pinned); its JSON line as a dict, or None after a failed row."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    line = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
+    if run.returncode or not line:
+        print(f"| {n} | failed (rc {run.returncode}): {run.stderr.strip().splitlines()[-1:]} |", flush=True)
+        return None
+    return json.loads(line[-1])
+
+
+def evolve_table(ns, spacing, W, theta, t_end, cap_gib, f_eff=None):
+    """Time and peak RSS of ``exact.evolve`` (operator="auto"), each N in a fresh subprocess."""
+    _header(spacing, W, theta, f_eff,
+            f", evolve from all down to t = {t_end} (5 output times), address-space cap {cap_gib} GiB")
     print("| N | operator | vector length | seconds | peak RSS (GB) | estimate (GB) | estimate / peak "
           "| matvecs | Z_Q(t) | <sz_0>(t) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -172,13 +185,9 @@ def evolve_table(ns, spacing, W, theta, t_end, cap_gib, f_eff=None):
                "--theta", str(theta), "--cap-gib", str(cap_gib), "--evolve", str(t_end)]
         if f_eff is not None:
             cmd += ["--f-eff", str(f_eff)]
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        run = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        line = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
-        if run.returncode or not line:
-            print(f"| {n} | failed (rc {run.returncode}): {run.stderr.strip().splitlines()[-1:]} |", flush=True)
+        r = _run_worker(cmd, n)
+        if r is None:
             continue
-        r = json.loads(line[-1])
         op = r["operator"] + (" (mirror)" if r["mirror"] else "")
         print(f"| {n} | {op} | {r['dimension']} | {r['seconds']:.1f} | {r['peak_rss'] / 1e9:.2f} "
               f"| {r['estimate'] / 1e9:.2f} | {r['estimate'] / r['peak_rss']:.2f} | {r['matvecs']} "
@@ -190,12 +199,7 @@ def memory_table(ns, spacing, W, theta, restart, cap_gib, krylov="gmres", f_eff=
 
     ``save`` is a directory: each N's exact steady state is written there as ``exact_n{N}.npz``.
     """
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    what = (f"all-to-all f_eff = {f_eff}" if f_eff is not None
-            else f"chain theta {theta}, spacing {spacing}")
-    print(f"commit {commit} (+ working tree), {time.strftime('%Y-%m-%d')}, BLAS threads 1, {what}, "
-          f"W = {W}, address-space cap {cap_gib} GiB\n")
+    _header(spacing, W, theta, f_eff, f", address-space cap {cap_gib} GiB")
     perm = " | max dC vs permutational | dZ_Q vs permutational" if f_eff is not None else ""
     print("| N | krylov | seconds | peak RSS (GB) | estimate (GB) | estimate / peak | iterations (restart) "
           f"| matvecs | residual | C_01 | Z_Q{perm} |")
@@ -210,13 +214,9 @@ def memory_table(ns, spacing, W, theta, restart, cap_gib, krylov="gmres", f_eff=
         if save:
             os.makedirs(save, exist_ok=True)
             cmd += ["--save", os.path.join(save, f"exact_n{n}.npz")]
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        run = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        line = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
-        if run.returncode or not line:
-            print(f"| {n} | failed (rc {run.returncode}): {run.stderr.strip().splitlines()[-1:]} |", flush=True)
+        r = _run_worker(cmd, n)
+        if r is None:
             continue
-        r = json.loads(line[-1])
         rs = f" ({r['restart']})" if r["restart"] else ""
         print(f"| {n} | {r['krylov']} | {r['seconds']:.1f} | {r['peak_rss'] / 1e9:.2f} | {r['estimate'] / 1e9:.2f} "
               f"| {r['estimate'] / r['peak_rss']:.2f} | {r['iterations']}{rs} | {r['matvecs']} "

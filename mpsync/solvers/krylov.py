@@ -72,7 +72,7 @@ def expm_krylov(matvec, v, t, tol: float = 1e-10, m_max: int = 30):
     out = None
     for step in _substeps(matvec, v, t, tol, m_max):
         out = step["advance"]()
-    if out is None:  # t = 0 or v = 0
+    if out is None:  # v = 0
         return v
     return do("reshape", out, shape)
 
@@ -96,7 +96,9 @@ def expm_krylov_series(matvec, v, times, observe, tol: float = 1e-10, m_max: int
     observe : callable
         Linear map from a ``(k, size)`` block of vectors (rows) to a ``(k, q)`` array.
     tol, m_max
-        As in :func:`expm_krylov` (each output time meets ``tol``).
+        As in :func:`expm_krylov`: the error estimate is checked at each sub-step's end;
+        the output times inside a sub-step are not checked one by one (their estimate is
+        in practice the smaller).
 
     Returns
     -------

@@ -256,7 +256,7 @@ def steady_state_memory(system, solver="auto", restart=None, symmetry="auto", kr
     return estimate_memory(system.n, "sector", solver, restart, mirror, krylov)
 
 
-def _evolve_plan(system, initial="down", space="auto", operator="auto", krylov_dim=30):
+def _evolve_plan(system, initial="down", space="auto", operator="auto"):
     """Resolve :func:`evolve`'s defaults: (product states, space, operator, mirror, memory kind).
 
     Bad values raise here, before any heavy work."""
@@ -291,7 +291,7 @@ def _evolve_plan(system, initial="down", space="auto", operator="auto", krylov_d
 def evolve_memory(system, initial="down", space="auto", operator="auto", krylov_dim=30) -> float:
     """Estimated peak bytes of :func:`evolve` on ``system`` with these options (the space,
     operator and mirror reduction that the evolution will use, :func:`estimate_memory`)."""
-    *_, mirror, kind = _evolve_plan(system, initial, space, operator, krylov_dim)
+    *_, mirror, kind = _evolve_plan(system, initial, space, operator)
     return estimate_memory(system.n, kind, restart=int(krylov_dim), mirror=mirror)
 
 
@@ -1242,7 +1242,7 @@ def evolve(system, times, initial="down", progress: bool = False, space: str = "
     krylov_dim, krylov_tol = int(krylov_dim), float(krylov_tol)
     times = check_times(times)
     n = system.n
-    states, space, operator, mirror, kind = _evolve_plan(system, initial, space, operator, krylov_dim)
+    states, space, operator, mirror, kind = _evolve_plan(system, initial, space, operator)
     diagnostics = {"space": space, "operator": operator}
     if space == "sector":
         _check(system, kind, restart=krylov_dim, mirror=mirror)
