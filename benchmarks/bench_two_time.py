@@ -8,7 +8,13 @@ Cases (BLAS pinned to one thread with threadpoolctl; Gamma = 1):
 * ``mpo``: chain N = 6 (and ``--mpo-n``), pairs (1, 3) and (0, 5), 41 delays to tau = 4,
   against exact: the true error beside the error bar, and the time;
 * ``mpo-central``: chain N = 8 (``--mpo-n``), the central dipole against all others, 101 delays
-  over 0 <= tau <= 10, dt = 0.1, against exact (issue 20's "MPO vs exact to 1e-3 over tau <= 10").
+  over 0 <= tau <= 10, dt = 0.1, against exact (issue 20's "MPO vs exact to 1e-3 over tau <= 10");
+* ``mpo-u1``: chain N = 16 (``--mpo-n``), pair (8, 7) and J, 6 delays to tau = 0.5, dt = 0.1,
+  the same request dense (``symmetry="none"``) and on U(1) blocks (charge -1): time ratio and
+  the largest difference;
+* ``mpo-a2a``: all-to-all N = 30 (``--mpo-n``), f_eff = 3, W = 6, pair (0, 1) and J, 41 delays to
+  tau = 4, dt = 0.1, against ``permutational`` (issue 20's "MPO vs permutational for all-to-all
+  N = 30").
 
 Usage::
 
@@ -122,10 +128,50 @@ def mpo_central(n):
           f"{r.errors['Z'].max():.1e}, covers: {cover}; J: {np.max(np.abs(r.J - ref.J)):.1e} |")
 
 
+def mpo_u1(n):
+    s = DipoleSystem.chain(n, 0.1, "magic", W=2.0)
+    taus = np.linspace(0.0, 0.5, 6)
+    ss = mpsync.steady_state(s, method="mpo")
+    pairs = [(n // 2, n // 2 - 1)]
+    runs = {}
+    for sym in ("none", "U1"):
+        t0 = time.perf_counter()
+        runs[sym] = (mpsync.two_time(ss, taus, method="mpo", pairs=pairs, dt=0.1, symmetry=sym),
+                     time.perf_counter() - t0)
+    (d, td), (b, tb) = runs["none"], runs["U1"]
+    diff = max(np.abs(d.Z - b.Z).max(), np.abs(d.J - b.J).max())
+    engines = ", ".join(sorted({f"chi {x['max_bond']}: {x['engine']}" for x in b.diagnostics["runs"]}))
+    print(f"| mpo, N = {n} chain, pair {pairs[0]} + J, 6 delays to tau = 0.5, chi = "
+          f"{b.diagnostics['max_bond']} vs {b.diagnostics['low_bond']} | dense {td:.1f} s, blocks "
+          f"{tb:.1f} s | ratio {td / tb:.1f} | max difference {diff:.1e} ({engines}) |")
+
+
+def mpo_all_to_all(n, f_eff=3.0, W=6.0):
+    s = DipoleSystem.all_to_all(n, f_eff=f_eff, W=W)
+    taus = np.linspace(0.0, 4.0, 41)
+    pairs = [(0, 1)]
+    ref = mpsync.two_time(s, taus, pairs=pairs, method="permutational")
+    t0 = time.perf_counter()
+    ss = mpsync.steady_state(s, method="mpo")
+    t1 = time.perf_counter()
+    r = mpsync.two_time(ss, taus, method="mpo", pairs=pairs, dt=0.1)
+    t2 = time.perf_counter()
+    err = np.abs(r.Z - ref.Z)
+    jerr = np.abs(r.J - ref.J)
+    print(f"| mpo, all-to-all N = {n}, f_eff = {f_eff:g}, W = {W:g}, pair (0, 1) + J, 41 delays to "
+          f"tau = 4, chi = {r.diagnostics['max_bond']} vs {r.diagnostics['low_bond']} | {t2 - t1:.0f} s "
+          f"(+ steady state {t1 - t0:.0f} s) | permutational | max |Z - exact| {err.max():.1e}, bar max "
+          f"{r.errors['Z'].max():.1e}, covers: {bool(np.all(err <= r.errors['Z']))}; J: {jerr.max():.1e} "
+          f"({jerr.max() / abs(ref.J[0]):.1e} of J(0)), bar {r.errors['J'].max():.1e}; fitted gamma "
+          f"{r.fits['gamma'][0]:.5f} vs {ref.fits['gamma'][0]:.5f}, linewidth {r.linewidth[0]:.4f} vs "
+          f"{ref.linewidth[0]:.4f} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["exact10", "mpo", "mpo-central"])
-    ap.add_argument("--mpo-n", type=int, default=None, help="N of the mpo cases (6; mpo-central: 8)")
+    ap.add_argument("--only", choices=["exact10", "mpo", "mpo-central", "mpo-a2a", "mpo-u1"])
+    ap.add_argument("--mpo-n", type=int, default=None,
+                    help="N of the mpo cases (6; mpo-central: 8; mpo-a2a: 30; mpo-u1: 16)")
     args = ap.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
@@ -139,6 +185,10 @@ def main():
             mpo(args.mpo_n or 6)
         if args.only == "mpo-central":     # ~11 min: only on request
             mpo_central(args.mpo_n or 8)
+        if args.only == "mpo-a2a":         # ~6 min: only on request
+            mpo_all_to_all(args.mpo_n or 30)
+        if args.only == "mpo-u1":
+            mpo_u1(args.mpo_n or 16)
 
 
 if __name__ == "__main__":

@@ -441,7 +441,11 @@ class TwoTimeResult:
     @property
     def linewidth(self) -> tuple:
         """(gamma, its standard error) of <J+(tau) J-(0)>: the fit of A cos(nu tau)
-        exp(-gamma tau) to its real part (units of Gamma; the FWHM of the line is 2 gamma)."""
+        exp(-gamma tau) to its real part (units of Gamma; the FWHM of the line is 2 gamma).
+
+        The standard error is the fit's; an approximate method's own error of gamma, where
+        it has one, is ``errors["linewidth"]`` (MPO: the difference of the fits at its two
+        bond dimensions)."""
         if self.J is None or self.taus.size < 4:
             return float("nan"), float("nan")
         _, _, gamma, err = obs.fit_damped_cosine(self.taus, self.J, with_errors=True)

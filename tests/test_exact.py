@@ -367,15 +367,18 @@ threadpool_limits(1)
 from mpsync import DipoleSystem
 from mpsync.solvers import exact
 n, krylov = int(sys.argv[1]), sys.argv[2]
-ss = exact.steady_state(DipoleSystem.chain(n, 0.1, "magic", W=2.0), krylov=krylov)
-d = ss.diagnostics
 # VmHWM: the peak RSS of this address space (ru_maxrss would also count the forked pytest
 # process before exec)
-hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
-peak = int(hwm[0].split()[1]) * 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"peak": peak,
+def status(key):
+    return int([ln for ln in open("/proc/self/status") if ln.startswith(key)][0].split()[1]) * 1024
+# a small solve first, so the modules the solver imports lazily count in the interpreter's share
+exact.steady_state(DipoleSystem.chain(5, 0.1, "magic", W=2.0), solver="iterative", krylov=krylov)
+base = status("VmRSS:")
+ss = exact.steady_state(DipoleSystem.chain(n, 0.1, "magic", W=2.0), krylov=krylov)
+d = ss.diagnostics
+print(json.dumps({"growth": status("VmHWM:") - base,
                   "estimate": exact.estimate_memory(n, restart=d["restart"], mirror=d["mirror"],
-                                                    krylov=d["krylov"]),
+                                                    krylov=d["krylov"]) - exact._BASE_BYTES,
                   "residual": d["residual"]}))
 """
 
@@ -392,7 +395,7 @@ def test_memory_estimate_matches_the_measured_peak(n, krylov):
     assert run.returncode == 0, run.stderr
     r = json.loads(run.stdout.strip().splitlines()[-1])
     assert r["residual"] < 1e-10
-    assert abs(r["estimate"] / r["peak"] - 1) < 0.2, r
+    assert abs(r["estimate"] / r["growth"] - 1) < 0.2, r
 
 
 _EVOLVE_PEAK_SCRIPT = """
@@ -402,21 +405,29 @@ from threadpoolctl import threadpool_limits
 threadpool_limits(1)
 from mpsync import DipoleSystem
 from mpsync.solvers import exact
+def status(key):
+    return int([ln for ln in open("/proc/self/status") if ln.startswith(key)][0].split()[1]) * 1024
 n, sym = int(sys.argv[1]), sys.argv[2] == "sym"
-s = DipoleSystem.chain(n, 0.1, "magic", W=2.0)
-initial = "down" if sym else [np.diag([1.0, 0.0])] + [np.diag([0.0, 1.0])] * (n - 1)
-ts = exact.evolve(s, [0.0, 0.5, 1.0], initial=initial, operator="free")
+def start(n):
+    return "down" if sym else [np.diag([1.0, 0.0])] + [np.diag([0.0, 1.0])] * (n - 1)
+# a small run first, so the modules evolve imports lazily count in the interpreter's share
+exact.evolve(DipoleSystem.chain(5, 0.1, "magic", W=2.0), [0.0, 1.0], initial=start(5), operator="free")
+base = status("VmRSS:")
+ts = exact.evolve(DipoleSystem.chain(n, 0.1, "magic", W=2.0), [0.0, 0.5, 1.0], initial=start(n),
+                  operator="free")
 d = ts.diagnostics
-hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
-print(json.dumps({"peak": int(hwm[0].split()[1]) * 1024, "mirror": d["mirror"],
+print(json.dumps({"growth": status("VmHWM:") - base, "mirror": d["mirror"],
                   "estimate": exact.estimate_memory(n, "sector_free", restart=d["krylov_dim"],
-                                                    mirror=d["mirror"])}))
+                                                    mirror=d["mirror"]) - exact._BASE_BYTES}))
 """
 
 
 @pytest.mark.parametrize("sym", ["sym", "asym"])
 def test_free_evolve_memory_estimate_matches_the_measured_peak(sym):
-    """The estimate evolve's memory check uses is within 20 % of a process's peak RSS (N = 10)."""
+    """The estimate evolve's memory check uses is within 20 % of a process's peak RSS (N = 10).
+
+    Compared above the interpreter's own RSS, which differs from machine to machine (CI's is
+    ~20 MB above this one's), so the test checks the part the estimate models: the vectors."""
     import json
     import os
     import subprocess
@@ -427,7 +438,7 @@ def test_free_evolve_memory_estimate_matches_the_measured_peak(sym):
     assert run.returncode == 0, run.stderr
     r = json.loads(run.stdout.strip().splitlines()[-1])
     assert r["mirror"] == (sym == "sym")
-    assert abs(r["estimate"] / r["peak"] - 1) < 0.2, r
+    assert abs(r["estimate"] / r["growth"] - 1) < 0.2, r
 
 
 @pytest.mark.parametrize("mirror", [False, True])

@@ -106,6 +106,47 @@ def test_expm_krylov_long_step_of_a_decaying_start():
         assert np.linalg.norm(got - ref) <= 1e-8
 
 
+def test_expm_krylov_series_checks_every_output_time(rng, monkeypatch):
+    """Every output time inside a sub-step has its error estimate checked: one that fails is
+    propagated on its own (forced here by an estimate that fails at the inner times only),
+    and either way the series equals the dense exponential."""
+    import sys
+
+    import scipy.linalg
+
+    from mpsync.solvers import krylov
+
+    A = rng.normal(size=(40, 40)) + 1j * rng.normal(size=(40, 40)) - 6 * np.eye(40)
+    v = rng.normal(size=40) + 0j
+    times = np.linspace(0.0, 3.0, 13)
+    ref = np.array([scipy.linalg.expm(t * A) @ v for t in times])
+    real = krylov._exp_and_error
+    refused = []
+
+    def inner_times_fail(tau, H, m, hn):
+        E, err = real(tau, H, m, hn)
+        if sys._getframe(1).f_code.co_name == "expm_krylov_series":  # an output time's check
+            refused.append(tau)
+            return E, 1.0
+        return E, err                   # the sub-steps' own checks pass through
+
+    for forced in (False, True):
+        if forced:
+            monkeypatch.setattr(krylov, "_exp_and_error", inner_times_fail)
+        calls = {"n": 0}
+
+        def mv(x):
+            calls["n"] += 1
+            return A @ x
+
+        got = krylov.expm_krylov_series(mv, v, times, lambda V: V, tol=1e-12, m_max=12)
+        assert np.abs(got - ref).max() <= 1e-9 * np.abs(ref).max()
+        if not forced:
+            plain = calls["n"]
+        else:
+            assert refused and calls["n"] > plain  # the refused times cost their own spaces
+
+
 def test_tdvp_evolution_matches_exact_propagator(chain4):
     """Full bond dimension: TDVP is exact up to its O(dt^3) splitting error per step."""
     mpo = automaton_mpo(chain4)
@@ -440,6 +481,42 @@ def test_checkpoint_resume_reproduces_uninterrupted_run(killed_mpo_run):
     assert resumed.diagnostics["ladder"][0]["ZQ"] == full.diagnostics["ladder"][0]["ZQ"]
     assert np.array_equal(resumed.correlations, full.correlations)
     assert resumed.errors["ZQ"] == full.errors["ZQ"]
+
+
+def test_resume_restores_the_certified_rungs(monkeypatch, tmp_path):
+    """Killed at the start of the third rung, a resumed ladder still holds the two rungs
+    below: the lower run of the two-time error bar (``extras["previous_mps"]``) is the
+    uninterrupted run's, and the checkpoint carries both certified states."""
+    from mpsync.solvers.mpo import checkpoint as ck
+    from mpsync.solvers.mpo import ladder
+
+    system = _system(6, CASES[0])
+    opts = dict(method="mpo", ladder=(4, 8, 16), zq_tol=1e-12, checkpoint_every=1000)
+    full = mpsync.steady_state(system, **opts)
+    assert full.extras["previous_max_bond"] == 8
+
+    class Killed(Exception):
+        pass
+
+    real = ck.save_checkpoint
+
+    def save_then_die(path, system_, mps, state, options, certified=()):
+        real(path, system_, mps, state, options, certified)
+        if state["rung"] == 2:
+            raise Killed
+
+    path = tmp_path / "run.npz"
+    monkeypatch.setattr(ladder, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        mpsync.steady_state(system, checkpoint=path, **opts)
+    monkeypatch.setattr(ladder, "save_checkpoint", real)
+    with np.load(path) as data:
+        assert {"R0_0", "R1_5"} <= set(data.files)
+    resumed = mpsync.steady_state(system, resume=path, **opts)
+    assert resumed.extras["previous_max_bond"] == 8
+    for a, b in zip(resumed.extras["previous_mps"], full.extras["previous_mps"]):
+        np.testing.assert_array_equal(a, b)
+    assert np.array_equal(resumed.correlations, full.correlations)
 
 
 def test_checkpoint_is_validated(tmp_path):

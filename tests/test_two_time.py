@@ -138,6 +138,19 @@ def test_mpo_matches_exact_on_a_short_delay_range():
     assert r.diagnostics["error_bar_includes_steady_state"] is True
 
 
+def test_mpo_matches_permutational_for_an_all_to_all_ensemble():
+    """MPO regression on identical all-to-all dipoles against the permutational solver (an
+    independent method: Dicke-space propagation), a pair and J, the bar covering the error."""
+    s = DipoleSystem.all_to_all(6, f_eff=3.0, W=6.0)
+    taus = np.linspace(0.0, 1.0, 6)
+    r = mpsync.two_time(s, taus, method="mpo", pairs=[(0, 1)], max_bond=16, dt=0.1)
+    ref = mpsync.two_time(s, taus, method="permutational", pairs=[(0, 1)])
+    err = np.abs(r.Z - ref.Z)
+    assert err.max() < 1e-3 and np.all(err <= r.errors["Z"] + 1e-7)
+    jerr = np.abs(r.J - ref.J)
+    assert jerr.max() < 1e-3 * abs(ref.J[0]) and np.all(jerr <= r.errors["J"] + 1e-7)
+
+
 def test_mpo_error_bar_without_a_lower_rung_says_so():
     s = DipoleSystem.chain(4, 0.1, "magic", W=2.0)
     with pytest.warns(mpsync.NoErrorBarWarning, match="a single rung"):
@@ -202,6 +215,8 @@ def test_methods_without_two_time_and_mismatched_steady_states_are_refused():
         mpsync.two_time(mpsync.steady_state(s), [0.0, 1.0], method="cumulant")
     with pytest.raises(InvalidOptionError, match="unknown option 'max_bnd'"):
         mpsync.two_time(s, [0.0, 1.0], method="mpo", max_bnd=8)
+    with pytest.raises(InvalidOptionError, match="symmetry must be 'auto', 'U1' or 'none'"):
+        mpsync.two_time(s, [0.0, 1.0], method="mpo", symmetry="Z2")
     with pytest.raises(NotApplicableError, match="permutation-symmetric"):
         mpsync.two_time(s, [0.0, 1.0], method="permutational")
 

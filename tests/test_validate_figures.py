@@ -10,7 +10,7 @@ from mpsync.errors import MpsyncError
 from mpsync.paper.figures import FIGURES, run_figure
 
 PAPER = ["2a", "2b", "2c", "2d", "2e", "3a", "3b", "4", "S1", "S2", "S3"]
-BEYOND = ["length"]       # studies beyond the paper
+BEYOND = ["length", "linewidth"]       # studies beyond the paper
 
 
 def test_registry_names_and_wrappers():
@@ -153,6 +153,13 @@ def test_lattice_finite_size_script_small(tmp_path):
     assert mod.cluster_length([0.2, 0.15, 0.1]) == 3 and mod.cluster_length([0.1]) == 0
     for r in rows:
         assert len(r["profile"]) == r["L"] - 1 and r["residual"] < 1e-6
+
+
+@pytest.mark.slow
+def test_linewidth_study_quick(tmp_path):
+    """N = 6, 8: converged chains, linewidth error bars below 10 %, J(0) = sum C_ab (~2-4 min)."""
+    info = run_figure("linewidth", quick=True, out_dir=tmp_path, progress=False)
+    _all_checks_pass(info)
 
 
 @pytest.mark.slow

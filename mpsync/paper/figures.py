@@ -750,6 +750,32 @@ def figS3(quick, out_dir, progress):
     return paths, checks
 
 
+def _rows_by_length(ns, out_dir, name, compute):
+    """``compute(n)`` (a tuple of numbers) for every N, each kept in ``cache/name/N{n}.json``
+    as it finishes, so that a killed run resumes with every finished chain length."""
+    cache = Path(out_dir) / "cache" / name
+    cache.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n in ns:
+        done = cache / f"N{n}.json"
+        if not done.exists():
+            done.write_text(json.dumps([float(x) for x in compute(n)]))
+        rows.append(tuple(json.loads(done.read_text())))
+    return rows
+
+
+def _chain_at_the_optimum(n, spacing):
+    """(f_eff, W_opt, Z_Q of the ensemble there, the chain at W_opt) of the magic-angle chain:
+    W_opt from the all-to-all ensemble of the same f_eff on a 25-point grid, W in
+    [0.1, 2.5] f_eff (Fig. S3: chain and ensemble peak at the same W within one grid step)."""
+    from ..model import DipoleSystem
+    from ..solvers.permutational import optimal_pump
+
+    f_eff = DipoleSystem.chain(n, spacing, MAGIC_ANGLE, 1.0).f_eff
+    w_opt, zq_all_opt = optimal_pump(n, f_eff, grid=np.geomspace(0.1, 2.5, 25) * f_eff, refine=False)
+    return f_eff, w_opt, zq_all_opt, DipoleSystem.chain(n, spacing, MAGIC_ANGLE, W=w_opt)
+
+
 def fig_length(quick, out_dir, progress):
     """Z_Q at the optimal W vs chain length: the magic-angle chain (MPO, error bars) and
     all-to-all with the same f_eff (permutational), N = 10 to 100 at spacing 0.1 lambda.
@@ -761,32 +787,22 @@ def fig_length(quick, out_dir, progress):
     default bond-dimension ladder (``zq_tol`` 1e-3), its ``errors["ZQ"]`` drawn as error
     bars. Checks: every chain point converged; the chain's Z_Q stays below the ensemble's.
     """
-    from ..model import DipoleSystem
     from ..solvers import steady_state
-    from ..solvers.permutational import optimal_pump
 
     ns = [6, 8, 10] if quick else [10, 20, 30, 40, 50, 70, 100]
     spacing = 0.1
-    rows = []
-    cache = Path(out_dir) / "cache" / ("length_quick" if quick else "length")
-    cache.mkdir(parents=True, exist_ok=True)
-    for n in ns:
-        done = cache / f"N{n}.json"
-        if done.exists():
-            # a killed run resumes: every finished chain length is kept
-            rows.append(tuple(json.loads(done.read_text())))
-            continue
-        f_eff = DipoleSystem.chain(n, spacing, MAGIC_ANGLE, 1.0).f_eff
-        w_opt, zq_all_opt = optimal_pump(n, f_eff, grid=np.geomspace(0.1, 2.5, 25) * f_eff, refine=False)
-        chain = DipoleSystem.chain(n, spacing, MAGIC_ANGLE, W=w_opt)
+
+    def one(n):
+        f_eff, w_opt, zq_all_opt, chain = _chain_at_the_optimum(n, spacing)
         ss = steady_state(chain, method="mpo", progress=progress, time_budget=1800.0)
         d = ss.diagnostics
-        rows.append((n, f_eff, w_opt, float(ss.ZQ), float(ss.errors.get("ZQ", np.nan)), zq_all_opt,
-                     float(d["converged"]), float(d["max_bond"]), float(d["seconds"])))
-        done.write_text(json.dumps(rows[-1]))
         if progress:
             print(f"  N = {n}: W_opt = {w_opt:.3g}, Z_Q chain = {ss.ZQ:.5f} +- "
                   f"{ss.errors.get('ZQ', float('nan')):.1e}, all-to-all {zq_all_opt:.5f} ({d['stop_reason']})")
+        return (n, f_eff, w_opt, float(ss.ZQ), float(ss.errors.get("ZQ", np.nan)), zq_all_opt,
+                float(d["converged"]), float(d["max_bond"]), float(d["seconds"]))
+
+    rows = _rows_by_length(ns, out_dir, "length_quick" if quick else "length", one)
     import xarray as xr
 
     arr = np.array(rows)
@@ -805,20 +821,97 @@ def fig_length(quick, out_dir, progress):
                "; ".join(f"N={n}: {a:.4f} vs {b:.4f}" for n, a, b in
                          zip(ds.N.values, ds.ZQ_chain.values, ds.ZQ_all_to_all.values))),
     ]
+    png = _plot_chain_vs_ensemble(ds, "ZQ", r"$Z_Q$ at the optimal $W$", "Synchronization vs chain length",
+                                  out_dir, "length")
+    return [str(path_nc), png], checks
+
+
+def fig_linewidth(quick, out_dir, progress):
+    """Linewidth of <J+(tau) J-(0)> at the optimal W vs chain length: the magic-angle chain
+    (MPO, error bars) and all-to-all with the same f_eff (permutational), spacing 0.1 lambda.
+
+    Not in the paper: the emission line of a dipolar chain this long has not been computed
+    with the full master equation. For each N the chain is taken at the optimal pump of the
+    all-to-all ensemble of the same f_eff (as for ``length``), its steady state by the
+    default ladder, and <J+(tau) J-(0)> by quantum regression on the MPS
+    (:mod:`mpsync.solvers.mpo.regression`) at the steady state's bond dimension and at the
+    rung below; gamma is the fit A cos(nu tau) exp(-gamma tau) (the FWHM of the line is
+    2 gamma), its error bar the difference of the two fits plus the fit's standard error.
+    Checks: every chain steady state converged; every linewidth has a finite error bar below
+    10 % of gamma; J(0) of the regression equals sum_ab C_ab of the steady state within the
+    J error bar at tau = 0 (J- rho_ss, of bond 2 chi, is truncated to chi before it moves).
+    """
+    from ..model import DipoleSystem
+    from ..solvers import steady_state, two_time
+    from ..solvers.permutational import steady_state as dicke_steady_state
+
+    ns = [6, 8] if quick else [10, 20, 30, 40, 50, 70, 100]
+    taus = np.linspace(0.0, 3.0, 31) if quick else np.linspace(0.0, 4.0, 41)
+    spacing = 0.1
+
+    def one(n):
+        t0 = time.perf_counter()
+        f_eff, w_opt, _, chain = _chain_at_the_optimum(n, spacing)
+        ss = steady_state(chain, method="mpo", progress=progress, time_budget=1800.0)
+        r = two_time(ss, taus, method="mpo", pairs=[], dt=0.1, progress=progress)
+        gamma, fit_err = r.linewidth
+        bar = float(r.errors.get("linewidth", np.nan)) + float(fit_err)
+        ensemble = DipoleSystem.all_to_all(n, f_eff, w_opt)
+        ref = two_time(dicke_steady_state(ensemble), taus, pairs=[])
+        j0_off = abs(r.J[0] - ss.correlations.sum())
+        if progress:
+            print(f"  N = {n}: W_opt = {w_opt:.3g}, linewidth chain {gamma:.4f} +- {bar:.1e}, "
+                  f"all-to-all {ref.linewidth[0]:.4f}")
+        return (n, f_eff, w_opt, gamma, bar, ref.linewidth[0], float(ss.ZQ),
+                float(ss.diagnostics["converged"]), j0_off, float(r.errors["J"][0]),
+                time.perf_counter() - t0)
+
+    rows = _rows_by_length(ns, out_dir, "linewidth_quick" if quick else "linewidth", one)
+    import xarray as xr
+
+    arr = np.array(rows, dtype=float)
+    names = ["f_eff", "W_opt", "gamma_chain", "gamma_chain_err", "gamma_all_to_all", "ZQ_chain",
+             "converged", "J0_vs_correlations", "J0_error_bar", "seconds"]
+    ds = xr.Dataset({k: ("N", arr[:, j + 1]) for j, k in enumerate(names)}, coords={"N": arr[:, 0].astype(int)})
+    ds.attrs.update(description="linewidth gamma of <J+(tau) J-(0)> (fit A cos(nu tau) exp(-gamma tau), "
+                                "tau <= 4) at the optimal W vs N: magic-angle chain (mpo) and all-to-all "
+                                "(permutational), spacing 0.1 lambda", units="Gamma = 1, lengths in lambda")
+    path_nc = Path(out_dir) / "figlinewidth.nc"
+    ds.to_netcdf(path_nc)
+    conv = ds.converged.values == 1
+    rel = ds.gamma_chain_err.values / ds.gamma_chain.values
+    checks = [
+        _check("every chain steady state converged (two rungs agree within zq_tol = 1e-3)", bool(np.all(conv)),
+               f"{int(conv.sum())}/{conv.size}"),
+        _check("every chain linewidth has a finite error bar below 10 % of gamma",
+               bool(np.all(np.isfinite(rel) & (rel < 0.1))), f"largest relative bar {np.nanmax(rel):.1e}"),
+        _check("J(0) of the regression equals sum_ab C_ab of the steady state within J's error bar",
+               bool(np.all(ds.J0_vs_correlations.values <= ds.J0_error_bar.values + 1e-10)),
+               "; ".join(f"N={n}: {a:.1e} (bar {b:.1e})" for n, a, b in
+                         zip(ds.N.values, ds.J0_vs_correlations.values, ds.J0_error_bar.values))),
+    ]
+    png = _plot_chain_vs_ensemble(ds, "gamma", r"linewidth $\gamma/\Gamma$ of $\langle J^+(\tau) J^-\rangle$ "
+                                  r"at the optimal $W$", "Emission linewidth vs chain length", out_dir, "linewidth")
+    return [str(path_nc), png], checks
+
+
+def _plot_chain_vs_ensemble(ds, key, ylabel, title, out_dir, name):
+    """``ds[key + "_chain"]`` with its error bars and ``ds[key + "_all_to_all"]`` against N."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.4, 3.3))
-    ax.errorbar(ds.N.values, ds.ZQ_chain.values, yerr=ds.ZQ_chain_err.values, fmt="o", ms=4, capsize=2,
-                label=r"chain $\theta_m$, $a = 0.1\lambda$ (mpo)")
-    ax.plot(ds.N.values, ds.ZQ_all_to_all.values, "s--", ms=3, label="all-to-all, same $f_{eff}$")
+    ax.errorbar(ds.N.values, ds[f"{key}_chain"].values, yerr=ds[f"{key}_chain_err"].values, fmt="o", ms=4,
+                capsize=2, label=r"chain $\theta_m$, $a = 0.1\lambda$ (mpo)")
+    ax.plot(ds.N.values, ds[f"{key}_all_to_all"].values, "s--", ms=3, label="all-to-all, same $f_{eff}$")
     ax.set_xlabel("N")
-    ax.set_ylabel(r"$Z_Q$ at the optimal $W$")
-    ax.set_title("Synchronization vs chain length", fontsize=9)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    return [str(path_nc), _save_fig(fig, out_dir, "length")], checks
+    return _save_fig(fig, out_dir, name)
 
 
 FIGURES = {"2a": fig2a, "2b": fig2b, "2c": fig2c, "2d": fig2d, "2e": fig2e, "3a": fig3a, "3b": fig3b,
-           "4": fig4, "S1": figS1, "S2": figS2, "S3": figS3, "length": fig_length}
+           "4": fig4, "S1": figS1, "S2": figS2, "S3": figS3, "length": fig_length,
+           "linewidth": fig_linewidth}
 
 
 def run_figure(name, quick: bool = False, out_dir=None, progress: bool = True) -> dict:

@@ -144,9 +144,10 @@ _EXTRA_VECTORS = {True: 19, False: 16}
 BICGSTAB_VECTORS = {True: 22, False: 19}
 #: vectors of evolve(operator="free") beside its Krylov basis, of the (reduced) sector, and
 #: full-sector vectors (the operator's index tables, ket/bra, the expansion for the moments);
-#: fitted to the peak RSS at N = 10-11, mirror and not (benchmarks/RESULTS.md, issue 21)
-FREE_EVOLVE_VECTORS = 8
-FREE_EVOLVE_FULL_VECTORS = 11
+#: fitted to the growth of the peak RSS over the interpreter's at N = 9-11, mirror and not
+#: (benchmarks/RESULTS.md, issue 21)
+FREE_EVOLVE_VECTORS = 1
+FREE_EVOLVE_FULL_VECTORS = 5
 #: from this N on ``evolve(operator="auto")`` applies the sector Liouvillian matrix-free: the
 #: Krylov exponential beats expm_multiply on the stored matrix 3x at N = 8 and 5-13x at N = 10
 #: (t = 1 and 10; benchmarks/RESULTS.md, issue 21); below it the matrix is the faster

@@ -8,7 +8,10 @@ A checkpoint is one ``.npz`` file holding
   W, gamma), so that a checkpoint is never resumed on a different system;
 * ``options``: the options that change the answer (``max_bond`` or the ladder,
   ``cutoff``, ``mpo_cutoff``, ``zq_tol``, ...), refused when they differ on resume;
-* ``state``: the loop's control state and the rungs finished so far (JSON).
+* ``state``: the loop's control state and the rungs finished so far (JSON);
+* the MPS of the last two certified rungs (``R{j}_{a}``, their bond dimensions in
+  ``state["certified_bonds"]``): what the ladder falls back on when the resumed rung is
+  not certified or runs out of time, and the lower run of the two-time error bar.
 
 The file is written to a temporary name and renamed, so a run killed while writing
 leaves the previous checkpoint intact. Resuming restores the exact state of the loop,
@@ -60,7 +63,7 @@ def check_checkpoint_path(path) -> None:
     check_writable(_npz_path(path), "checkpoint file")
 
 
-def save_checkpoint(path, system, mps, state: dict, options: dict) -> None:
+def save_checkpoint(path, system, mps, state: dict, options: dict, certified=()) -> None:
     """Write ``mps``, the loop ``state`` and the answer-changing ``options`` to ``path``
     atomically.
 
@@ -75,10 +78,16 @@ def save_checkpoint(path, system, mps, state: dict, options: dict) -> None:
         JSON-serialisable loop variables (time, dt, step, rungs, ...).
     options : dict
         JSON-serialisable options that must match on resume.
+    certified : sequence of (int, list of arrays)
+        The certified rungs kept by the ladder, as (max_bond, MPS); restored by
+        :func:`load_checkpoint` into ``state["certified"]``.
     """
     path = _npz_path(path)
     tmp = path + ".tmp.npz"
     arrays = {f"A{a}": np.asarray(to_numpy(A)) for a, A in enumerate(mps)}
+    state = dict(state, certified_bonds=[int(chi) for chi, _ in certified])
+    for j, (_, rung) in enumerate(certified):
+        arrays.update({f"R{j}_{a}": np.asarray(to_numpy(A)) for a, A in enumerate(rung)})
     np.savez(tmp, format=FORMAT, version=VERSION, n=len(mps),
              fingerprint=system_fingerprint(system), options=json.dumps(options, sort_keys=True),
              state=json.dumps(state), **arrays)
@@ -92,6 +101,8 @@ def load_checkpoint(path, system, options: dict):
     -------
     mps : list of numpy arrays
     state : dict
+        The saved loop state; ``state["certified"]`` is the list of (max_bond, MPS) of
+        the certified rungs saved with it (empty for a checkpoint written before them).
 
     Raises
     ------
@@ -119,6 +130,8 @@ def load_checkpoint(path, system, options: dict):
             n = int(data["n"])
             mps = [np.array(data[f"A{a}"]) for a in range(n)]
             state = json.loads(str(data["state"]))
+            state["certified"] = [(chi, [np.array(data[f"R{j}_{a}"]) for a in range(n)])
+                                  for j, chi in enumerate(state.pop("certified_bonds", []))]
     except CheckpointError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as exc:

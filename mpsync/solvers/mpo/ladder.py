@@ -169,7 +169,9 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
     resume : path, optional
         Continue a run from its checkpoint (same system and same answer-changing
         options, else :class:`~.checkpoint.CheckpointError`); the resumed run
-        reproduces the uninterrupted one step for step.
+        reproduces the uninterrupted one step for step, the certified rungs below
+        included (the checkpoint carries them: the fallback of a rejected rung and the
+        lower run of the two-time error bar).
     progress : bool
         A tqdm bar per rung with t, Z_Q and the drift.
     like : str
@@ -302,8 +304,8 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
            checkpoint, checkpoint_every, progress, like, krylov_tol, krylov_dim, single,
            answer_options, resume, symmetry="none", started=None):
     """Climb the ladder; returns (engine, rung records, last control, stop reason,
-    seconds spent before a resume, the certified rungs' (max_bond, dense MPS) of this run,
-    the last two only)."""
+    seconds spent before a resume, the certified rungs' (max_bond, dense MPS), the last two
+    only, restored from the checkpoint on a resume)."""
     t_start = time.perf_counter() if started is None else started
     n = system.n
     records: list = []
@@ -324,6 +326,7 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
                                             canonical=True)
         eng.truncation, eng.matvecs = saved["truncation"], saved["matvecs"]
         before = float(saved.get("seconds", 0.0))
+        certified = [(chi, [np.asarray(A) for A in rung]) for chi, rung in saved["certified"]]
     else:
         k0 = 0
         mps0 = initial_mps(initial, n, like)
@@ -339,6 +342,7 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
         eng = _engine_class(cold, rungs[0])(mpo, mps0, max_bond=rungs[0], cutoff=cutoff,
                                             krylov_tol=krylov_tol, krylov_dim=krylov_dim)
         before = 0.0
+        certified = []   # (max_bond, dense MPS) of the last two certified rungs
 
     def seconds():
         return before + time.perf_counter() - t_start
@@ -349,11 +353,19 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
         state = {"rung": k, "records": records, "ctrl": None if ctrl is None else ctrl.to_dict(),
                  "seconds": seconds(), "truncation": eng.truncation, "matvecs": eng.matvecs,
                  "done": finished, "stop": stop}
-        save_checkpoint(checkpoint, system, eng.state(), state, answer_options)
+        save_checkpoint(checkpoint, system, eng.state(), state, answer_options, certified)
 
-    prev = None          # the last finished rung's (engine, state), kept for the time budget
-    certified = []       # (max_bond, dense MPS) of the last two certified rungs of this run
     best = None          # the last certified rung's (engine, state): what the ladder returns
+    if certified:
+        # resumed: the last certified rung, saved with the checkpoint, is again the state a
+        # rejected or abandoned rung falls back on (an engine of that rung's kind)
+        chi_c, mps_c = certified[-1]
+        sym = symmetry if rungs.index(chi_c) > 0 or u1.charge_zero(initial, n) else "none"
+        best_eng = _engine_class(sym, chi_c)(mpo, [to_backend(A, like) for A in mps_c], max_bond=chi_c,
+                                             cutoff=cutoff, krylov_tol=krylov_tol,
+                                             krylov_dim=krylov_dim, canonical=True)
+        best = (best_eng, list(best_eng.mps))
+    prev = best          # the last finished rung's (engine, state), kept for the time budget
     for k in range(k0, len(rungs)):
         if done:
             break

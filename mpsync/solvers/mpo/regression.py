@@ -8,8 +8,9 @@ same linear equation as a density matrix,
 .. math:: \frac{d}{d\tau} |X_b\rangle\rangle = \mathcal{L} |X_b\rangle\rangle ,
           \qquad G_{ab}(\tau) = \mathrm{Tr}[s^+_a X_b(\tau)] ,
 
-so the two-site TDVP of :mod:`.tdvp` propagates it (dense tensors: the U(1) blocks
-of :mod:`.u1` are built for charge 0). The engine keeps the state at unit norm
+so the two-site TDVP of :mod:`.tdvp` propagates it, on the U(1) blocks of :mod:`.u1`
+from bond dimension :data:`.u1.BLOCKS_FROM_CHI` (the right edge carrying the charge
+-1; ``symmetry="none"``: dense tensors). The engine keeps the state at unit norm
 and records the norm it divided out (:attr:`.tdvp.TDVP.log_norm`), which the
 traces need. ``Tr[s+_a X]`` for every a at once is one left-to-right pass of
 identity transfer matrices. ``J- rho_ss`` (an MPO of bond dimension 2 applied to the
@@ -21,7 +22,7 @@ steady state of the ladder's rung below (``extras["previous_mps"]`` of the MPO
 :class:`~mpsync.result.SteadyState`): the same rule as the steady-state ladder's,
 the difference between the last two rungs, so the bar contains the steady state's
 own error as well as the propagation's. A steady state without a lower rung (a
-single explicit rung, or a resumed ladder) starts both runs from the same
+single explicit rung, or a ladder that certified only one) starts both runs from the same
 state; then the bar misses the steady state's error (it is 0 at tau = 0), which
 ``diagnostics["error_bar_includes_steady_state"] = False`` and a warning say.
 """
@@ -38,11 +39,17 @@ from autoray import do, to_numpy
 
 from ...channels import ID2, SM, SP
 from ...errors import InvalidOptionError, NoErrorBarWarning
+from . import u1
 from .prepare import build_mpo, check_fits, positive
 from .tdvp import TDVP, norm
 from .vectorized import VEC_IDENTITY, covector
 
 __all__ = ["apply_lowering", "apply_collective_lowering", "raising_traces", "propagate"]
+
+#: with ``symmetry="auto"`` chains shorter than this propagate dense even at chi >= 32: the
+#: block bookkeeping costs more than it saves there (pair + J, tau <= 0.5, chi 32: N = 6 0.6x,
+#: N = 8 1.2x (loaded), N = 16 2.5x; benchmarks/RESULTS.md)
+BLOCKS_FROM_N = 8
 
 #: s- on the ket of one site, in the vectorised basis s = 2 i + j (ket i, bra j)
 _LOWER_KET = np.kron(SM, ID2)
@@ -109,18 +116,23 @@ def raising_traces(mps) -> np.ndarray:
 
 
 def propagate(mpo, X0, taus, max_bond: int, dt: float, cutoff: float, krylov_tol: float,
-              krylov_dim: int, deadline=None):
+              krylov_dim: int, deadline=None, symmetry: str = "none"):
     """``Tr[s+_a exp(L tau) X0]`` for every a and tau, by two-site TDVP.
+
+    ``symmetry="U1"``: on charge blocks (``X0`` of charge -1) from bond dimension
+    :data:`.u1.BLOCKS_FROM_CHI`, where they are the faster.
 
     Returns
     -------
     values : (T, N) complex ndarray
     info : dict
-        ``steps``, ``matvecs``, ``truncation``, ``bond`` (largest reached).
+        ``steps``, ``matvecs``, ``truncation``, ``bond`` (largest reached), ``engine``.
     """
     n = len(X0)
     log0 = math.log(norm(X0)) if n else 0.0
-    eng = TDVP(mpo, X0, max_bond=max_bond, cutoff=cutoff, krylov_tol=krylov_tol, krylov_dim=krylov_dim)
+    opts = dict(max_bond=max_bond, cutoff=cutoff, krylov_tol=krylov_tol, krylov_dim=krylov_dim)
+    blocks = symmetry == "U1" and max_bond >= u1.BLOCKS_FROM_CHI and n > 1
+    eng = u1.BlockTDVP(mpo, X0, charge=-1, **opts) if blocks else TDVP(mpo, X0, **opts)
     eng.deadline = deadline
     # the engine's log_norm counts from the canonical form; X0's own norm sets the scale
     offset = log0 - eng.log_norm
@@ -134,15 +146,15 @@ def propagate(mpo, X0, taus, max_bond: int, dt: float, cutoff: float, krylov_tol
             t = t + h if nsub > 1 else float(tau)
             steps += 1
             bond = max(bond, max(eng.bond_dims or [1]))
-        out[k] = raising_traces(eng.mps) * math.exp(eng.log_norm + offset)
+        out[k] = raising_traces(eng.state()) * math.exp(eng.log_norm + offset)
     return out, {"steps": steps, "matvecs": int(eng.matvecs), "truncation": float(eng.truncation),
-                 "bond": int(bond)}
+                 "bond": int(bond), "engine": "U1 blocks" if blocks else "dense"}
 
 
 def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = None, dt: float = 0.05,
              cutoff: float = 1e-10, mpo_cutoff: float | None = None, krylov_tol: float = 1e-10,
              krylov_dim: int = 30, collective: bool = True, error_bar: bool = True,
-             progress: bool = False):
+             symmetry: str = "auto", progress: bool = False):
     r"""Steady-state two-time functions of a chain by quantum regression on the MPS.
 
     For every site b in the pairs, ``X_b(tau) = exp(L tau)(s-_b rho_ss)`` by two-site
@@ -179,13 +191,18 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     error_bar : bool
         Repeat at ``max_bond // 2`` from the lower rung's steady state;
         ``errors["Z"]``, ``errors["J"]`` are the differences.
+    symmetry : {"auto", "U1", "none"}
+        Run bond dimensions from :data:`.u1.BLOCKS_FROM_CHI` on U(1) blocks (``"auto"``:
+        with symmray on numpy, from N = :data:`BLOCKS_FROM_N`; the same numbers as dense
+        to round-off, 2.5x faster at N = 16, chi = 32).
     progress : bool
         tqdm bar over the runs.
 
     Returns
     -------
     TwoTimeResult
-        ``errors`` (with ``error_bar``); ``diagnostics``: ``max_bond``, ``low_bond``,
+        ``errors`` (with ``error_bar``: ``Z``, ``J`` and ``linewidth``, the difference of
+        the fitted linewidths of the two runs); ``diagnostics``: ``max_bond``, ``low_bond``,
         ``runs`` (steps, matvecs, truncation per run), ``steady_ZQ_error``,
         ``error_bar_includes_steady_state``, ``seconds``.
 
@@ -214,6 +231,10 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     cutoff = positive("cutoff", cutoff, allow_zero=True)
     krylov_tol = positive("krylov_tol", krylov_tol)
     krylov_dim = positive("krylov_dim", krylov_dim, integer=True)
+    auto = symmetry == "auto"
+    symmetry = u1.resolve_symmetry(symmetry, None)
+    if auto and n < BLOCKS_FROM_N:
+        symmetry = "none"
     if max_bond is not None:
         max_bond = positive("max_bond", max_bond, integer=True)
         if error_bar and max_bond < 2:
@@ -233,7 +254,7 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     rho_low = rho if lower is None else [np.asarray(A) for A in lower]
     if error_bar and lower is None:
         warnings.warn("method='mpo' two_time: the steady state has no lower rung (a single "
-                      "max_bond, or a resumed ladder), so the error bar holds the propagation's "
+                      "max_bond, or a ladder that certified one rung), so the error bar holds the propagation's "
                       "error only, not the steady state's; compute the steady state with the default "
                       "ladder for a full error bar", NoErrorBarWarning, stacklevel=3)
     chi = max_bond or max(int(A.shape[2]) for A in rho[:-1]) if n > 1 else 1
@@ -253,7 +274,8 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
             # the lower run starts from the lower rung's steady state (module docstring)
             start = rho if c == chi else rho_low
             X0 = apply_collective_lowering(start) if b == "J" else apply_lowering(start, int(b))
-            v, info = propagate(mpo, X0, taus, c, dt, cutoff, krylov_tol, krylov_dim)
+            v, info = propagate(mpo, X0, taus, c, dt, cutoff, krylov_tol, krylov_dim,
+                                symmetry=symmetry)
             values[(b, c)] = v
             runs.append({"source": str(b), "max_bond": int(c), **info})
             if bar is not None:
@@ -274,12 +296,18 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     if collective:
         if extra_J:
             J = values[("J", chi)].sum(axis=1)
-            if error_bar:
-                errors["J"] = np.abs(J - values[("J", bonds[-1])].sum(axis=1))
+            J_low = values[("J", bonds[-1])].sum(axis=1)
         else:
             J = sum(values[(b, chi)].sum(axis=1) for b in sources)
-            if error_bar:
-                errors["J"] = np.abs(J - sum(values[(b, bonds[-1])].sum(axis=1) for b in sources))
+            J_low = sum(values[(b, bonds[-1])].sum(axis=1) for b in sources)
+        if error_bar:
+            errors["J"] = np.abs(J - J_low)
+            if taus.size >= 4:
+                # the linewidth's bar by the same rule: its fits at the two bond dimensions
+                from ...observables import fit_damped_cosine
+
+                gam = [fit_damped_cosine(taus, x)[2] for x in (J, J_low)]
+                errors["linewidth"] = np.float64(abs(gam[0] - gam[1]))
     zq_err = steady.errors.get("ZQ")
     diagnostics = {"seconds": time.perf_counter() - t0, "N": n, "max_bond": int(chi),
                    "low_bond": int(bonds[-1]) if error_bar else None, "dt": float(dt),

@@ -106,19 +106,21 @@ def _symmray():
     return symmray
 
 
-def charge_gauge(tensors, q_phys):
+def charge_gauge(tensors, q_phys, total: int = 0):
     """Rotate the bonds of a right-canonical MPS ``[(l, p, r)]`` to definite charges
     (local charges ``q_phys`` of the ``p`` basis vectors of a site).
 
     Returns the rotated tensors, for each of the ``n + 1`` bonds the integer *left*
-    charges of its basis vectors (sorted; ``Q_L = -Q_R`` on every bond of a charge-0
-    state), and the largest distance of a charge from an integer (0 for an exactly
-    symmetric state; a dense truncation that cut a +q/-q pair leaves more).
+    charges of its basis vectors (sorted; ``Q_L = total - Q_R`` on every bond of a state
+    of charge ``total``, the right edge carrying ``total``), and the largest distance of
+    a charge from an integer (0 for an exactly symmetric state; a dense truncation that
+    cut a +q/-q pair leaves more).
     """
     A = [np.asarray(t) for t in tensors]
     n = len(A)
     charges = [None] * (n + 1)
-    charges[0] = charges[n] = np.zeros(1, dtype=int)
+    charges[0] = np.zeros(1, dtype=int)
+    charges[n] = np.full(1, int(total), dtype=int)
     C = np.zeros((1, 1))
     leak = 0.0
     for a in range(n - 1, 0, -1):
@@ -131,8 +133,8 @@ def charge_gauge(tensors, q_phys):
             c, U = np.real(np.diag(C)), np.eye(C.shape[0])   # already in a charge basis
         else:
             c, U = np.linalg.eigh(C)
-        q_left = -np.rint(c).astype(int)
-        leak = max(leak, float(np.max(np.abs(c + q_left), initial=0.0)))
+        q_left = int(total) - np.rint(c).astype(int)
+        leak = max(leak, float(np.max(np.abs(c + q_left - int(total)), initial=0.0)))
         order = np.argsort(q_left, kind="stable")
         U, q_left, c = U[:, order], q_left[order], c[order]
         A[a] = np.tensordot(U.conj().T, A[a], axes=([1], [0]))
@@ -153,7 +155,7 @@ def _from_dense(x, maps, duals):
                                      duals=duals, charge=0, invalid_sectors="ignore", tol=0.0)
 
 
-def mps_to_blocks(mps, canonical: bool = False, return_leak: bool = False):
+def mps_to_blocks(mps, canonical: bool = False, return_leak: bool = False, charge: int = 0):
     """Dense ``(Dl, 4, Dr)`` site arrays -> :class:`symmray.U1Array` tensors, right-canonical.
 
     Parameters
@@ -165,11 +167,14 @@ def mps_to_blocks(mps, canonical: bool = False, return_leak: bool = False):
     return_leak : bool
         Also return the largest distance of a bond charge from an integer: the part
         of the dense state outside the charge blocks, which the conversion drops.
+    charge : int
+        The state's total charge ``sum_a (n_a^ket - n_a^bra)``: 0 for a density matrix,
+        -1 for ``s-_b rho`` (the two-time functions), carried by the right edge.
     """
     A = [np.asarray(to_numpy(x), dtype=complex) for x in mps]
     if not canonical:
         A = right_canonicalize(A)
-    A, q, leak = charge_gauge(A, Q_SITE)
+    A, q, leak = charge_gauge(A, Q_SITE, charge)
     out = [_from_dense(A[a], [q[a], Q_SITE, q[a + 1]], _DUALS_A) for a in range(len(A))]
     return (out, leak) if return_leak else out
 
@@ -216,8 +221,10 @@ def mps_to_dense(blocks) -> list:
     return out
 
 
-def _edge_env(duals):
-    return _symmray().U1Array.from_blocks({(0, 0, 0): np.ones((1, 1, 1), dtype=complex)},
+def _edge_env(duals, charge: int = 0):
+    # (bra, MPO, ket) beyond an edge: the MPS legs carry the charge at the right edge
+    q = int(charge)
+    return _symmray().U1Array.from_blocks({(q, 0, q): np.ones((1, 1, 1), dtype=complex)},
                                           duals=duals, charge=0)
 
 
@@ -263,7 +270,9 @@ class BlockTDVP(TDVP):
     the MPS is right-canonical already, e.g. from a checkpoint, and converts exactly).
     :meth:`state` gives the dense arrays back. :attr:`charge_leak` is the largest
     distance of a bond charge of the given state from an integer (what the conversion
-    projected away; 0 for a state that was symmetric).
+    projected away; 0 for a state that was symmetric). ``charge`` is the state's total
+    charge: 0 for a density matrix, -1 for the ``s-_b rho`` of the two-time functions
+    (:mod:`.regression`).
 
     Examples
     --------
@@ -283,17 +292,24 @@ class BlockTDVP(TDVP):
     """
 
     def __init__(self, mpo, mps, max_bond=None, cutoff: float = 1e-10,
-                 krylov_tol: float = 1e-10, krylov_dim: int = 30, canonical: bool = False):
-        blocks, self.charge_leak = mps_to_blocks(mps, canonical=canonical, return_leak=True)
+                 krylov_tol: float = 1e-10, krylov_dim: int = 30, canonical: bool = False,
+                 charge: int = 0):
+        self.charge = int(charge)
+        blocks, self.charge_leak = mps_to_blocks(mps, canonical=canonical, return_leak=True,
+                                                 charge=self.charge)
         super().__init__(mpo_to_blocks(mpo), blocks, max_bond=max_bond, cutoff=cutoff,
                          krylov_tol=krylov_tol, krylov_dim=krylov_dim, canonical=True)
+        if not canonical:
+            # as the dense engine: unit-norm centre, the given norm in log_norm
+            self.mps[0] = self._unit(self.mps[0])
 
     @classmethod
     def from_engine(cls, engine: TDVP) -> "BlockTDVP":
         """The same run continued on blocks: a dense engine's state (right-canonical, centre
         at site 0, as every step leaves it), MPO, settings and counters."""
         blocks = cls(engine.mpo, engine.state(), max_bond=engine.max_bond, cutoff=engine.cutoff,
-                     krylov_tol=engine.krylov_tol, krylov_dim=engine.krylov_dim, canonical=True)
+                     krylov_tol=engine.krylov_tol, krylov_dim=engine.krylov_dim, canonical=True,
+                     charge=getattr(engine, "charge", 0))
         blocks.matvecs, blocks.truncation = engine.matvecs, engine.truncation
         blocks.log_norm = engine.log_norm
         return blocks
@@ -305,9 +321,10 @@ class BlockTDVP(TDVP):
     def _norm(x) -> float:
         return float(x.norm())
 
-    @staticmethod
-    def _ones(side):
-        return _edge_env((False, True, True) if side == "left" else (True, False, False))
+    def _ones(self, side):
+        if side == "left":
+            return _edge_env((False, True, True))
+        return _edge_env((True, False, False), self.charge)
 
     def _exp(self, apply, x, t):
         physical = {2: (), 3: (1,), 4: (1, 2)}[x.ndim]     # bond, one-site, two-site blocks
