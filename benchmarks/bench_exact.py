@@ -90,23 +90,15 @@ def _memory_worker(n, spacing, W, theta, restart, cap_gib, krylov="gmres", f_eff
     exact one and the largest differences of C_ab and Z_Q are reported. With ``save`` the exact
     steady state is written to ``save`` (``SteadyState.save``) for later comparisons (the MPO).
     """
-    import resource
-
-    if cap_gib:
-        cap = int(cap_gib * 1024 ** 3)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    _limit_address_space(cap_gib)
     threadpool_limits(1)
     s = _system(n, spacing, W, theta, f_eff)
     t = time.perf_counter()
     ss = exact.steady_state(s, restart=restart, krylov=krylov)
     secs = time.perf_counter() - t
     d = ss.diagnostics
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
-    if hwm:  # the same, without any pre-exec pages ru_maxrss may count
-        peak = min(peak, int(hwm[0].split()[1]) * 1024)
     mirror = bool(d.get("mirror"))
-    out = {"n": n, "seconds": secs, "peak_rss": peak, "iterations": d.get("iterations"),
+    out = {"n": n, "seconds": secs, "peak_rss": _peak_rss(), "iterations": d.get("iterations"),
            "restart": d.get("restart"), "residual": d["residual"], "mirror": mirror,
            "krylov": d.get("krylov"), "matvecs": d.get("matvecs"),
            "estimate": exact.estimate_memory(n, restart=d.get("restart"), mirror=mirror,
@@ -124,6 +116,15 @@ def _memory_worker(n, spacing, W, theta, restart, cap_gib, krylov="gmres", f_eff
     print(json.dumps(out), flush=True)
 
 
+def _limit_address_space(cap_gib):
+    """Cap this process's address space at ``cap_gib`` GiB (none when falsy)."""
+    import resource
+
+    if cap_gib:
+        cap = int(cap_gib * 1024 ** 3)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
 def _peak_rss():
     """This process's peak RSS in bytes (VmHWM where there is one: ru_maxrss may count pre-exec pages)."""
     import resource
@@ -135,11 +136,7 @@ def _peak_rss():
 
 def _evolve_worker(n, spacing, W, theta, t_end, cap_gib, f_eff=None):
     """One ``exact.evolve`` from all down to ``t_end`` (5 output times) in this process; a JSON line."""
-    import resource
-
-    if cap_gib:
-        cap = int(cap_gib * 1024 ** 3)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    _limit_address_space(cap_gib)
     threadpool_limits(1)
     s = _system(n, spacing, W, theta, f_eff)
     t = time.perf_counter()

@@ -360,7 +360,7 @@ def test_refusal_names_the_largest_n_that_fits(monkeypatch):
 
 
 _PEAK_SCRIPT = """
-import json, os, resource, sys
+import json, os, sys
 os.environ["OMP_NUM_THREADS"] = "1"
 from threadpoolctl import threadpool_limits
 threadpool_limits(1)
