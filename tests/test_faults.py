@@ -71,7 +71,7 @@ theta = "magic"
 W = 1.0
 
 [grid]
-W = [0.5, 1.0, 2.0, 3.0]
+W = {W}
 
 [solver]
 method = "exact"
@@ -85,9 +85,15 @@ out = "{out}"
 """
 
 
-def _write_spec(tmp_path, name, cache, out, n=8):
+# The interrupted sweep has enough points that its two workers cannot finish the rest
+# between the first cached point and the signal, even on an idle machine (with four
+# points they sometimes did, and the run exited 0 before the signal arrived).
+INTERRUPTED_W = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0]
+
+
+def _write_spec(tmp_path, name, cache, out, n=8, W=(0.5, 1.0, 2.0, 3.0)):
     p = tmp_path / f"{name}.toml"
-    p.write_text(SPEC.format(cache=cache, out=out, n=n))
+    p.write_text(SPEC.format(cache=cache, out=out, n=n, W=list(W)))
     return p
 
 
@@ -97,7 +103,7 @@ def reference_sweep(tmp_path_factory):
     from mpsync.sweeps import load_dataset
 
     d = tmp_path_factory.mktemp("ref")
-    r = _mpsync("sweep", str(_write_spec(d, "f", "cache", "f.nc")), "--no-progress", cwd=d)
+    r = _mpsync("sweep", str(_write_spec(d, "f", "cache", "f.nc", W=INTERRUPTED_W)), "--no-progress", cwd=d)
     assert r.returncode == 0, r.stderr
     return load_dataset(d / "f.nc")
 
@@ -106,7 +112,7 @@ def reference_sweep(tmp_path_factory):
 def test_sweep_interrupted_leaves_no_process_and_reruns_identically(tmp_path, reference_sweep, sig, code):
     from mpsync.sweeps import load_dataset
 
-    spec = _write_spec(tmp_path, "s", "cache", "s.nc")
+    spec = _write_spec(tmp_path, "s", "cache", "s.nc", W=INTERRUPTED_W)
     proc = _start("sweep", str(spec), "--no-progress", cwd=tmp_path)
     cache = tmp_path / "cache"
     workers = []

@@ -188,6 +188,18 @@ def test_time_budget_stop_returns_the_best_certified_rung(monkeypatch, wrong_sta
     assert float(ss.ZQ) == pytest.approx(d["ladder"][1]["ZQ"], abs=1e-12)
 
 
+def test_rung_cost_prediction_uses_the_measured_growth():
+    """chi^2 after the first (cold) rung; then the exponent of the last two rungs, in [2, 3]."""
+    rec = lambda chi, s: {"max_bond": chi, "seconds": s}   # noqa: E731
+    assert ladder.predicted_rung_seconds([rec(8, 10.0)], 16) == pytest.approx(40.0)
+    # measured growth 16x per doubling (p = 4): held at chi^3
+    assert ladder.predicted_rung_seconds([rec(8, 1.0), rec(16, 16.0)], 32) == pytest.approx(128.0)
+    # measured p = 2.5 is used as it is
+    assert ladder.predicted_rung_seconds([rec(8, 1.0), rec(16, 2 ** 2.5)], 32) == pytest.approx(2 ** 5)
+    # a warm rung cheaper than the cold one below it (p < 0): held at chi^2
+    assert ladder.predicted_rung_seconds([rec(8, 10.0), rec(16, 5.0)], 32) == pytest.approx(20.0)
+
+
 def test_default_time_budget_is_declared():
     from mpsync.solvers import declared_options
 

@@ -395,7 +395,8 @@ def test_time_budget_keeps_the_last_finished_rung():
     full = mpsync.steady_state(system, method="mpo", ladder=(4, 8, 16, 32, 64), zq_tol=1e-9,
                                time_budget=None)
     first = full.diagnostics["ladder"][0]["seconds"]
-    # a budget that the first rung fits in and the second (predicted 8x) does not
+    # a budget that the first rung fits in and the second (predicted 4x: not started, or
+    # stopped by the in-step deadline) does not
     with pytest.warns(ConvergenceWarning, match="time_budget"):
         ss = mpsync.steady_state(system, method="mpo", ladder=(4, 8, 16, 32, 64), zq_tol=1e-9,
                                  time_budget=3 * first + 0.5)

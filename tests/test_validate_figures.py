@@ -10,7 +10,7 @@ from mpsync.errors import MpsyncError
 from mpsync.paper.figures import FIGURES, run_figure
 
 PAPER = ["2a", "2b", "2c", "2d", "2e", "3a", "3b", "4", "S1", "S2", "S3"]
-BEYOND = ["length", "linewidth"]       # studies beyond the paper
+BEYOND = ["length", "linewidth", "4mpo"]       # studies beyond the paper
 
 
 def test_registry_names_and_wrappers():
@@ -160,6 +160,18 @@ def test_linewidth_study_quick(tmp_path):
     """N = 6, 8: converged chains, linewidth error bars below 10 %, J(0) = sum C_ab (~2-4 min)."""
     info = run_figure("linewidth", quick=True, out_dir=tmp_path, progress=False)
     _all_checks_pass(info)
+
+
+@pytest.mark.slow
+def test_fig4_mpo_row_quick(tmp_path):
+    """N = 6, a = 0.05: every MPO point has an error bar that covers its distance to the
+    exact solver on the same grid, and the maximum over theta is at theta_m (~3 min)."""
+    info = run_figure("4mpo", quick=True, out_dir=tmp_path, progress=False)
+    checks = {c[0]: c for c in info["checks"]}
+    covered = [c for d, c in checks.items() if d.startswith("MPO vs exact")]
+    assert covered and covered[0][1], covered
+    failed = [c for c in info["checks"] if not c[1]]
+    assert not failed, failed
 
 
 @pytest.mark.slow

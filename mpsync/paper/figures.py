@@ -20,7 +20,9 @@ S3    Z_Q vs W, magic-angle chain vs all-to-all, same f_eff        mpo / exact  
 ====  ===========================================================  ==============  =================
 
 Beyond the paper: ``length``: Z_Q at the optimal W vs chain length, magic-angle chain
-(mpo, error bars) and all-to-all, N = 10 to 100 (quick: 6 to 10).
+(mpo, error bars) and all-to-all, N = 10 to 100 (quick: 6 to 10); ``linewidth``: the
+emission linewidth of the same chains; ``4mpo``: the a = 0.05 lambda row of Fig. 4 at
+N = 24 (mpo, error bars) beside exact N = 12 (quick: both at N = 6).
 
 Units: Gamma = 1, lengths in lambda, angles in radians. Each figure writes its data
 (NetCDF for sweeps, CSV otherwise) and a PNG to ``out_dir`` (default
@@ -536,6 +538,88 @@ def fig4(quick, out_dir, progress):
     return [_save_ds(ds, out_dir, "4"), _save_fig(fig, out_dir, "4")], checks
 
 
+def _best_over_w(ds):
+    """Z_Q / Z_Q^max at the best W of each theta (dims theta x W_over_Wopt), its error bar
+    (``ZQ_err`` of that point, NaN where the method has none) and the index of that W."""
+    zq = ds.ZQ.values / ZQ_MAX
+    arg = np.argmax(np.where(np.isnan(zq), -np.inf, zq), axis=1)    # a failed point is NaN
+    rows = np.arange(zq.shape[0])
+    err = ds.ZQ_err.values / ZQ_MAX if "ZQ_err" in ds else np.full(zq.shape, np.nan)
+    return zq[rows, arg], err[rows, arg], arg
+
+
+def fig4mpo(quick, out_dir, progress):
+    """Fig. 4 at N = 24 (beyond the paper's 12): Z_Q / Z_Q^max vs theta at a = 0.05 lambda
+    and the optimal W, MPO with error bars, next to the exact solver at N = 12.
+
+    The paper's Fig. 4 stops at N = 12, the size of the full master equation; this panel
+    doubles the chain at the spacing where the exchange is strong (max |g| = 84 Gamma at
+    theta = 0.35) but the MPO still converges (at a = 0.02, |g| = 1256, it does not:
+    docs/solvers.md#mpo). W = y W_opt(N, f_eff) on the grid y = 0.75, 1.05, 1.45, 2 (Fig. 4:
+    the chain's best W is 1.05-1.7 times the ensemble's), the best point per theta drawn
+    with its ``errors["ZQ"]`` (the bond-dimension ladder's bar; each point has
+    ``time_budget = 600`` s, so a point that stops at the budget carries a wider bar and
+    ``converged = 0`` in the data). theta runs from 0.55 (|g| = 60): at theta = 0.35 one
+    point needs more than half an hour. Quick mode: N = 6, theta = 0.35, theta_m, pi/2,
+    y = 0.75, 1.05, 1.45, MPO and exact on the same grid, and a check that every bar covers
+    the MPO's true error.
+    """
+    from ..solvers import steady_state  # noqa: F401  (the sweep imports it per point)
+
+    n_mpo, n_exact = (6, 6) if quick else (24, 12)
+    spacing = 0.05
+    # theta = 0.35 (|g| = 84) is left out at N = 24: its chi = 8 rung alone takes 250 s
+    # (5.4e5 matvecs) and the ladder's cost prediction then rules out chi = 16 within any
+    # budget below ~40 min a point (measured 2026-12-07), so it would carry no error bar
+    thetas = [0.35, MAGIC_ANGLE, float(np.pi / 2)] if quick else \
+        [0.55, 0.75, MAGIC_ANGLE, 1.15, 1.35, float(np.pi / 2)]
+    y = [0.75, 1.05, 1.45] if quick else [0.75, 1.05, 1.45, 2.0]
+    grid = {"theta": thetas, "W_over_Wopt": y}
+    base = dict(model="chain", spacing=spacing, theta=MAGIC_ANGLE, W=1.0)
+    tag = "4mpo_quick" if quick else "4mpo"
+    dm = _sweep(out_dir, tag, {**base, "n": n_mpo}, grid, "mpo", progress,
+                solver_options={"time_budget": 600.0}, on_error="nan")
+    de = _sweep(out_dir, tag + "_exact", {**base, "n": n_exact}, grid, "exact", progress,
+                solver_options={} if quick else {"tol": 1e-9}, group="W_over_Wopt", warm_start=True,
+                on_error="nan")
+    zq_m, err_m, arg_m = _best_over_w(dm)
+    zq_e, _, _ = _best_over_w(de)
+    bars = dm.ZQ_err.values if "ZQ_err" in dm else np.full(dm.ZQ.shape, np.nan)
+    conv = dm.converged.values == 1 if "converged" in dm else np.zeros(dm.ZQ.shape, bool)
+    i_m = thetas.index(MAGIC_ANGLE)
+    arg = int(np.argmax(np.where(np.isnan(zq_m), -np.inf, zq_m)))
+    checks = [
+        _failed_points(dm, " (mpo)"),
+        _failed_points(de, " (exact)"),
+        _check("every MPO point has an error bar (two certified rungs)", bool(np.all(np.isfinite(bars))),
+               f"{int(np.isfinite(bars).sum())}/{bars.size} with a bar, {int(conv.sum())} converged "
+               f"within zq_tol, the rest stopped at the time budget; largest bar {np.nanmax(bars):.1e}"),
+        _check(f"the MPO's maximum over theta lies at theta_m (within one grid step), N = {n_mpo}",
+               abs(arg - i_m) <= 1, f"argmax theta = {thetas[arg]:.3f} (theta_m = {MAGIC_ANGLE:.4f}); "
+               + ", ".join(f"{t:.3f}: {z:.4f}+-{e:.1e}" for t, z, e in zip(thetas, zq_m, err_m))),
+        _check("the best W lies inside the W grid at every theta (MPO)",
+               bool(np.all((arg_m > 0) & (arg_m < len(y) - 1))),
+               ", ".join(f"{t:.3f}: y={y[j]:g}" for t, j in zip(thetas, arg_m))),
+    ]
+    if quick:
+        dev = np.abs(dm.ZQ.values - de.ZQ.values)
+        ok = np.isfinite(bars) & (dev <= bars)
+        checks.append(_check("MPO vs exact at the same N: every error bar covers the true error",
+                             bool(np.all(ok)), f"max |dZ_Q| = {np.nanmax(dev):.1e}, "
+                             f"max |dZ_Q| / bar = {np.nanmax(dev / bars):.2f}"))
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.4, 3.3))
+    ax.errorbar(thetas, zq_m, yerr=err_m, fmt="o", ms=4, capsize=2, label=f"N = {n_mpo} (mpo)")
+    ax.plot(thetas, zq_e, "s--", ms=3, label=f"N = {n_exact} (exact)")
+    ax.axvline(MAGIC_ANGLE, color="0.5", ls=":", lw=0.8)
+    ax.set_xlabel(r"$\theta$ (rad)")
+    ax.set_ylabel(r"$Z_Q/Z_Q^{max}$ at the optimal $W$")
+    ax.set_title(f"Fig. 4 row a = {spacing:g} lambda, N = {n_mpo}", fontsize=9)
+    ax.legend(fontsize=7)
+    return [_save_ds(dm, out_dir, tag), _save_ds(de, out_dir, tag + "_exact"),
+            _save_fig(fig, out_dir, tag)], checks
+
+
 # ---------------------------------------------------------------------- supplement
 def _tail_rate(taus, values, t0):
     """Decay rate gamma of the slow tail of |Z(tau)| (tau >= t0, log-linear fit).
@@ -911,7 +995,7 @@ def _plot_chain_vs_ensemble(ds, key, ylabel, title, out_dir, name):
 
 FIGURES = {"2a": fig2a, "2b": fig2b, "2c": fig2c, "2d": fig2d, "2e": fig2e, "3a": fig3a, "3b": fig3b,
            "4": fig4, "S1": figS1, "S2": figS2, "S3": figS3, "length": fig_length,
-           "linewidth": fig_linewidth}
+           "linewidth": fig_linewidth, "4mpo": fig4mpo}
 
 
 def run_figure(name, quick: bool = False, out_dir=None, progress: bool = True) -> dict:

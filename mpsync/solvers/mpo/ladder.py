@@ -141,7 +141,8 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
         (default ``zq_tol / 10``).
     time_budget : float or None
         Seconds (default :data:`DEFAULT_TIME_BUDGET`, 600): no rung is started that is
-        predicted to end after it (its cost scaled from the last rung's as chi^3), and a
+        predicted to end after it (its cost scaled from the last rung's as chi^p, p measured
+        from the last two rungs, between 2 and 3: :func:`predicted_rung_seconds`), and a
         rung still running at the budget is abandoned for the previous one; the result is
         then the best certified rung, with ``converged`` False if its error bar is above
         ``zq_tol``. ``None``: no bound.
@@ -373,9 +374,7 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
         if ctrl is None:
             # a new rung, warm-started from the previous one
             if time_budget is not None and records:
-                last = records[-1]
-                predicted = last["seconds"] * (chi / last["max_bond"]) ** 3
-                if seconds() + predicted > time_budget:
+                if seconds() + predicted_rung_seconds(records, chi) > time_budget:
                     stop = "time_budget"
                     break
             try:
@@ -484,6 +483,34 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
 
 
 #: a certificate counts as "worse" than its predecessor's above this factor of it ...
+#: bounds of the exponent p in the predicted cost of the next rung, seconds ~ chi^p
+#: (:func:`predicted_rung_seconds`): 3 is the cost of one dense matvec, 2 the smallest growth
+#: measured between rungs (warm rungs need fewer matvecs than cold ones)
+RUNG_COST_EXPONENTS = (2.0, 3.0)
+
+
+def predicted_rung_seconds(records, chi) -> float:
+    """Seconds the rung at ``chi`` is predicted to take, from the finished rungs ``records``.
+
+    ``seconds_last * (chi / chi_last)^p``, with p measured from the last two rungs and held
+    in :data:`RUNG_COST_EXPONENTS` (p = 2 after the first rung). Measured (benchmarks/
+    RESULTS.md, "The rung-cost prediction"): the first rung relaxes from a product state
+    and costs as much as the next one or more (the next one cost 0.75-3.8 times as much on
+    the chains and the all-to-all ensemble measured, i.e. p <= 1.9), so the dense-matvec
+    bound chi^3 made the ladder stop with most of its budget unused. A rung that still
+    overruns is stopped by the in-step deadline and the previous rung returned.
+    """
+    last = records[-1]
+    lo, hi = RUNG_COST_EXPONENTS
+    p = lo
+    if len(records) >= 2:
+        before = records[-2]
+        if last["max_bond"] > before["max_bond"] and before["seconds"] > 0 and last["seconds"] > 0:
+            p = math.log(last["seconds"] / before["seconds"]) / math.log(last["max_bond"] / before["max_bond"])
+            p = min(max(p, lo), hi)
+    return last["seconds"] * (chi / last["max_bond"]) ** p
+
+
 CERTIFICATE_SLACK = 1.1
 #: ... and above this fraction of the first rung's certificate (the floor that the
 #: cutoffs and the Krylov tolerance leave, below which two certificates do not differ)
