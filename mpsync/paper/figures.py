@@ -564,8 +564,6 @@ def fig4mpo(quick, out_dir, progress):
     y = 0.75, 1.05, 1.45, MPO and exact on the same grid, and a check that every bar covers
     the MPO's true error.
     """
-    from ..solvers import steady_state  # noqa: F401  (the sweep imports it per point)
-
     n_mpo, n_exact = (6, 6) if quick else (24, 12)
     spacing = 0.05
     # theta = 0.35 (|g| = 84) is left out at N = 24: its chi = 8 rung alone takes 250 s
