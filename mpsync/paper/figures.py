@@ -538,14 +538,23 @@ def fig4(quick, out_dir, progress):
     return [_save_ds(ds, out_dir, "4"), _save_fig(fig, out_dir, "4")], checks
 
 
+def _zq_bars(ds):
+    """``ZQ_err`` of every point of a sweep (NaN where the method gives none)."""
+    return ds.ZQ_err.values if "ZQ_err" in ds else np.full(ds.ZQ.shape, np.nan)
+
+
+def _nan_argmax(x, axis=None):
+    """argmax that skips NaN entries (a failed sweep point is NaN)."""
+    return np.argmax(np.where(np.isnan(x), -np.inf, x), axis=axis)
+
+
 def _best_over_w(ds):
     """Z_Q / Z_Q^max at the best W of each theta (dims theta x W_over_Wopt), its error bar
     (``ZQ_err`` of that point, NaN where the method has none) and the index of that W."""
     zq = ds.ZQ.values / ZQ_MAX
-    arg = np.argmax(np.where(np.isnan(zq), -np.inf, zq), axis=1)    # a failed point is NaN
+    arg = _nan_argmax(zq, axis=1)
     rows = np.arange(zq.shape[0])
-    err = ds.ZQ_err.values / ZQ_MAX if "ZQ_err" in ds else np.full(zq.shape, np.nan)
-    return zq[rows, arg], err[rows, arg], arg
+    return zq[rows, arg], _zq_bars(ds)[rows, arg] / ZQ_MAX, arg
 
 
 def fig4mpo(quick, out_dir, progress):
@@ -559,16 +568,16 @@ def fig4mpo(quick, out_dir, progress):
     the chain's best W is 1.05-1.7 times the ensemble's), the best point per theta drawn
     with its ``errors["ZQ"]`` (the bond-dimension ladder's bar; each point has
     ``time_budget = 600`` s, so a point that stops at the budget carries a wider bar and
-    ``converged = 0`` in the data). theta runs from 0.55 (|g| = 60): at theta = 0.35 one
-    point needs more than half an hour. Quick mode: N = 6, theta = 0.35, theta_m, pi/2,
+    ``converged = 0`` in the data). theta runs from 0.55 (|g| = 60): at theta = 0.35 the
+    chi = 8 rung alone takes 250 s, and chi = 16 would not fit in the budget. Quick mode: N = 6, theta = 0.35, theta_m, pi/2,
     y = 0.75, 1.05, 1.45, MPO and exact on the same grid, and a check that every bar covers
     the MPO's true error.
     """
     n_mpo, n_exact = (6, 6) if quick else (24, 12)
     spacing = 0.05
     # theta = 0.35 (|g| = 84) is left out at N = 24: its chi = 8 rung alone takes 250 s
-    # (5.4e5 matvecs) and the ladder's cost prediction then rules out chi = 16 within any
-    # budget below ~40 min a point (measured 2026-12-07), so it would carry no error bar
+    # (5.4e5 matvecs, measured 2026-12-07) and chi = 16 is predicted at 4 x 250 s more, so
+    # within the 600 s a point it would carry no error bar
     thetas = [0.35, MAGIC_ANGLE, float(np.pi / 2)] if quick else \
         [0.55, 0.75, MAGIC_ANGLE, 1.15, 1.35, float(np.pi / 2)]
     y = [0.75, 1.05, 1.45] if quick else [0.75, 1.05, 1.45, 2.0]
@@ -582,10 +591,10 @@ def fig4mpo(quick, out_dir, progress):
                 on_error="nan")
     zq_m, err_m, arg_m = _best_over_w(dm)
     zq_e, _, _ = _best_over_w(de)
-    bars = dm.ZQ_err.values if "ZQ_err" in dm else np.full(dm.ZQ.shape, np.nan)
+    bars = _zq_bars(dm)
     conv = dm.converged.values == 1 if "converged" in dm else np.zeros(dm.ZQ.shape, bool)
     i_m = thetas.index(MAGIC_ANGLE)
-    arg = int(np.argmax(np.where(np.isnan(zq_m), -np.inf, zq_m)))
+    arg = int(_nan_argmax(zq_m))
     checks = [
         _failed_points(dm, " (mpo)"),
         _failed_points(de, " (exact)"),

@@ -482,7 +482,6 @@ def _climb(*, system, mpo, mpo_dims, rungs, settings, zq_tol, time_budget, cutof
     return eng, records, ctrl, stop, before, certified
 
 
-#: a certificate counts as "worse" than its predecessor's above this factor of it ...
 #: bounds of the exponent p in the predicted cost of the next rung, seconds ~ chi^p
 #: (:func:`predicted_rung_seconds`): 3 is the cost of one dense matvec, 2 the smallest growth
 #: measured between rungs (warm rungs need fewer matvecs than cold ones)
@@ -511,6 +510,7 @@ def predicted_rung_seconds(records, chi) -> float:
     return last["seconds"] * (chi / last["max_bond"]) ** p
 
 
+#: a certificate counts as "worse" than its predecessor's above this factor of it ...
 CERTIFICATE_SLACK = 1.1
 #: ... and above this fraction of the first rung's certificate (the floor that the
 #: cutoffs and the Krylov tolerance leave, below which two certificates do not differ)
