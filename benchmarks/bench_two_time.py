@@ -9,6 +9,10 @@ Cases (BLAS pinned to one thread with threadpoolctl; Gamma = 1):
   against exact: the true error beside the error bar, and the time;
 * ``mpo-central``: chain N = 8 (``--mpo-n``), the central dipole against all others, 101 delays
   over 0 <= tau <= 10, dt = 0.1, against exact (issue 20's "MPO vs exact to 1e-3 over tau <= 10");
+* ``mpo-source``: chain N = 50 (``--mpo-n``), one source (the central dipole, pair (c, c)),
+  201 delays over 0 <= tau <= 20, dt = 0.1, at chi and chi / 2: the cost of one of the
+  N / 2 sources (mirror) that issue 20's "N = 50, 200 delays, all pairs with the central
+  site" needs, and the whole request's cost from it;
 * ``mpo-u1``: chain N = 16 (``--mpo-n``), pair (8, 7) and J, 6 delays to tau = 0.5, dt = 0.1,
   the same request dense (``symmetry="none"``) and on U(1) blocks (charge -1): time ratio and
   the largest difference;
@@ -20,6 +24,7 @@ Usage::
 
     python benchmarks/bench_two_time.py            # both
     python benchmarks/bench_two_time.py --only exact10
+    python benchmarks/bench_two_time.py --only mpo-central --mpo-n 10 --integrator 2site
 
 Prints a markdown table.
 """
@@ -39,6 +44,10 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 import mpsync  # noqa: E402
 from mpsync import DipoleSystem  # noqa: E402
+
+
+#: the MPO propagation's steps (``--integrator``)
+INTEGRATOR = "auto"
 
 
 def _qutip_pair(system, taus, a, b):
@@ -107,6 +116,27 @@ def mpo(n):
           f"J: {np.max(np.abs(r.J - ref.J)):.1e} |")
 
 
+def mpo_source(n):
+    s = DipoleSystem.chain(n, 0.1, "magic", W=2.0)
+    taus = np.linspace(0.0, 20.0, 201)
+    c = n // 2
+    t0 = time.perf_counter()
+    ss = mpsync.steady_state(s, method="mpo")
+    t1 = time.perf_counter()
+    r = mpsync.two_time(ss, taus, method="mpo", pairs=[(c, c)], dt=0.1, collective=False,
+                        integrator=INTEGRATOR)
+    t2 = time.perf_counter()
+    sources = (n + 1) // 2
+    runs = "; ".join(f"chi {x['max_bond']}: {x['steps']} steps ({x['one_site_steps']} one-site), "
+                     f"{x['matvecs']} matvecs" for x in r.diagnostics["runs"])
+    print(f"| mpo, N = {n} chain, one source (site {c}), 201 delays to tau = 20, dt = 0.1, chi = "
+          f"{r.diagnostics['max_bond']} vs {r.diagnostics['low_bond']}, integrator {INTEGRATOR} | "
+          f"{t2 - t1:.0f} s (+ steady state {t1 - t0:.0f} s, Z_Q {float(ss.ZQ):.5f} +- "
+          f"{float(ss.errors['ZQ']):.1e}) | the central-vs-all request ({sources} sources with the "
+          f"mirror): {sources * (t2 - t1) / 60:.0f} min | {runs}; bar of G_cc max "
+          f"{r.errors['Z'].max() / 4:.1e} |")
+
+
 def mpo_central(n):
     s = DipoleSystem.chain(n, 0.1, "magic", W=2.0)
     taus = np.linspace(0.0, 10.0, 101)
@@ -116,12 +146,13 @@ def mpo_central(n):
     t0 = time.perf_counter()
     ss = mpsync.steady_state(s, method="mpo")
     t1 = time.perf_counter()
-    r = mpsync.two_time(ss, taus, pairs=pairs, dt=0.1)
+    r = mpsync.two_time(ss, taus, pairs=pairs, dt=0.1, integrator=INTEGRATOR)
     t2 = time.perf_counter()
     err = np.abs(r.Z - ref.Z)
     cover = bool(np.all(err <= r.errors["Z"] + 1e-6))
     where = taus[np.unravel_index(err.argmax(), err.shape)[1]]
-    print(f"| mpo, N = {n} chain, central dipole vs {n - 1}, 101 delays to tau = 10, chi = "
+    print(f"| mpo, N = {n} chain, central dipole vs {n - 1}, 101 delays to tau = 10, integrator "
+          f"{INTEGRATOR}, mirror {r.diagnostics['mirror']}, chi = "
           f"{r.diagnostics['max_bond']} vs {r.diagnostics['low_bond']} (lower rung's steady state: "
           f"{r.diagnostics['error_bar_includes_steady_state']}) | {t2 - t1:.0f} s (+ steady state "
           f"{t1 - t0:.0f} s) | max |Z - exact| {err.max():.1e} at tau = {where:g}, error bar max "
@@ -169,10 +200,14 @@ def mpo_all_to_all(n, f_eff=3.0, W=6.0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["exact10", "mpo", "mpo-central", "mpo-a2a", "mpo-u1"])
+    ap.add_argument("--only", choices=["exact10", "mpo", "mpo-central", "mpo-a2a", "mpo-u1", "mpo-source"])
+    ap.add_argument("--integrator", choices=["auto", "2site"], default="auto",
+                    help="the MPO propagation's steps (mpo-central, mpo-source)")
     ap.add_argument("--mpo-n", type=int, default=None,
                     help="N of the mpo cases (6; mpo-central: 8; mpo-a2a: 30; mpo-u1: 16)")
     args = ap.parse_args()
+    global INTEGRATOR
+    INTEGRATOR = args.integrator
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, BLAS threads 1, commit {commit}")
@@ -187,6 +222,8 @@ def main():
             mpo_central(args.mpo_n or 8)
         if args.only == "mpo-a2a":         # ~6 min: only on request
             mpo_all_to_all(args.mpo_n or 30)
+        if args.only == "mpo-source":      # N = 50: long, only on request
+            mpo_source(args.mpo_n or 50)
         if args.only == "mpo-u1":
             mpo_u1(args.mpo_n or 16)
 

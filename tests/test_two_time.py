@@ -138,6 +138,48 @@ def test_mpo_matches_exact_on_a_short_delay_range():
     assert r.diagnostics["error_bar_includes_steady_state"] is True
 
 
+def test_mpo_mirror_sources_and_one_site_steps_match_exact():
+    """A mirror-symmetric chain runs one source of each mirror pair (5 is read off 0's run),
+    and the propagation turns to one-site steps after a first two-site step; both against
+    exact, and the mirrored result against the one that runs every source."""
+    s = DipoleSystem.chain(6, 0.1, "magic", W=2.0)
+    taus = np.linspace(0.0, 1.0, 6)
+    pairs = [(0, 3), (5, 3)]
+    ref = mpsync.two_time(s, taus, method="exact", pairs=pairs)
+    steady = mpsync.steady_state(s, method="mpo", ladder=(8, 16))
+    r = mpsync.two_time(steady, taus, method="mpo", pairs=pairs, dt=0.1)
+    full = mpsync.two_time(steady, taus, method="mpo", pairs=pairs, dt=0.1, mirror=False, integrator="2site")
+    assert r.diagnostics["mirror"] is True and full.diagnostics["mirror"] is False
+    sources = [run["source"] for run in r.diagnostics["runs"]]
+    assert sorted(set(sources)) == ["0", "3", "J"] and len(sources) == 6
+    for run in r.diagnostics["runs"]:  # the first step two-site (it refills the lowered bonds)
+        assert run["one_site_steps"] == run["steps"] - 1
+    assert all(run["one_site_steps"] == 0 for run in full.diagnostics["runs"])
+    asym = r.diagnostics["mirror_asymmetry"]
+    assert 0 < asym < 1e-4
+    for x in (r, full):
+        err = np.abs(x.Z - ref.Z)
+        assert err.max() < 2e-3 and np.all(err <= x.errors["Z"] + 1e-7)
+        assert np.all(np.abs(x.J - ref.J) <= x.errors["J"] + 1e-7)
+    # pair (5, 3) by the mirror equals the run of source 5 within the two bars
+    assert np.all(np.abs(r.Z[1] - full.Z[1]) <= r.errors["Z"][1] + full.errors["Z"][1])
+    with pytest.raises(InvalidOptionError, match="integrator='1site'"):
+        mpsync.two_time(steady, taus, method="mpo", pairs=pairs, integrator="1site")
+
+
+def test_mpo_error_bar_envelope_covers_a_crossing():
+    """Where the two bond dimensions' curves cross, the bar takes the largest difference
+    within +-0.5/Gamma, not the pointwise zero."""
+    from mpsync.solvers.mpo.regression import envelope
+
+    taus = np.linspace(0.0, 2.0, 21)
+    diff = np.abs(np.cos(3.0 * taus))  # crosses zero at tau = pi / 6
+    env = envelope(taus, diff)
+    assert np.all(env >= diff) and env[5] == pytest.approx(1.0)  # tau = 0.5 sees tau = 0
+    assert env[10] == pytest.approx(max(diff[5:16]))
+    assert np.array_equal(envelope(taus, diff, half_width=0.0), diff)
+
+
 def test_mpo_matches_permutational_for_an_all_to_all_ensemble():
     """MPO regression on identical all-to-all dipoles against the permutational solver (an
     independent method: Dicke-space propagation), a pair and J, the bar covering the error."""

@@ -21,7 +21,9 @@ dimension ``max_bond`` from the steady state and at ``max_bond // 2`` from the
 steady state of the ladder's rung below (``extras["previous_mps"]`` of the MPO
 :class:`~mpsync.result.SteadyState`): the same rule as the steady-state ladder's,
 the difference between the last two rungs, so the bar contains the steady state's
-own error as well as the propagation's. A steady state without a lower rung (a
+own error as well as the propagation's. At each delay the bar is the largest
+difference within +-:data:`ENVELOPE_HALF_WIDTH` of it (:func:`envelope`), since the
+two curves can cross where the error does not vanish. A steady state without a lower rung (a
 single explicit rung, or a ladder that certified only one) starts both runs from the same
 state; then the bar misses the steady state's error (it is 0 at tau = 0), which
 ``diagnostics["error_bar_includes_steady_state"] = False`` and a warning say.
@@ -44,7 +46,8 @@ from .prepare import build_mpo, check_fits, positive
 from .tdvp import TDVP, norm
 from .vectorized import VEC_IDENTITY, covector
 
-__all__ = ["apply_lowering", "apply_collective_lowering", "raising_traces", "propagate"]
+__all__ = ["apply_lowering", "apply_collective_lowering", "raising_traces", "propagate", "envelope",
+           "saturated"]
 
 #: with ``symmetry="auto"`` chains shorter than this propagate dense even at chi >= 32: the
 #: block bookkeeping costs more than it saves there (pair + J, tau <= 0.5, chi 32: N = 6 0.6x,
@@ -115,10 +118,38 @@ def raising_traces(mps) -> np.ndarray:
                      for a in range(n)])
 
 
-def propagate(mpo, X0, taus, max_bond: int, dt: float, cutoff: float, krylov_tol: float,
-              krylov_dim: int, deadline=None, symmetry: str = "none"):
-    """``Tr[s+_a exp(L tau) X0]`` for every a and tau, by two-site TDVP.
+def saturated(bond_dims, max_bond: int) -> bool:
+    """Whether every bond is at its ceiling: ``max_bond`` or, near the edges, the largest
+    bond an MPS of local dimension 4 can have there (4^(sites to the nearer edge))."""
+    n = len(bond_dims) + 1
+    return all(D >= min(max_bond, 4 ** min(i + 1, n - 1 - i)) for i, D in enumerate(bond_dims))
 
+
+#: half-width (1/Gamma) of the window over which a curve's error bar takes the largest
+#: difference of the two bond dimensions: where the two runs cross, their difference
+#: passes through 0 while the error does not (chain N = 10, pair (5, 3): the pointwise
+#: difference fell to 3.0e-4 at tau = 1.0 against a true error of 4.2e-4)
+ENVELOPE_HALF_WIDTH = 0.5
+
+
+def envelope(taus, diff, half_width: float = ENVELOPE_HALF_WIDTH) -> np.ndarray:
+    """``max |diff(tau')|`` over the delays with ``|tau' - tau| <= half_width``, for every tau."""
+    taus = np.asarray(taus, float)
+    diff = np.abs(np.asarray(diff, float))
+    lo = np.searchsorted(taus, taus - half_width - 1e-12, side="left")
+    hi = np.searchsorted(taus, taus + half_width + 1e-12, side="right")
+    return np.array([diff[i:j].max() for i, j in zip(lo, hi)])
+
+
+def propagate(mpo, X0, taus, max_bond: int, dt: float, cutoff: float, krylov_tol: float,
+              krylov_dim: int, deadline=None, symmetry: str = "none", integrator: str = "auto"):
+    """``Tr[s+_a exp(L tau) X0]`` for every a and tau, by TDVP.
+
+    ``integrator="auto"``: two-site steps for the first step (it refills the bonds that
+    the lowering left rank-deficient), while a bond is above ``max_bond`` (``J- rho``, of
+    bond 2 chi, is truncated by the first sweep) and while one is below its ceiling
+    (:func:`saturated`); one-site steps (fixed bonds, no SVD) from then on, about 2x
+    faster (benchmarks/RESULTS.md). ``"2site"``: two-site steps throughout.
     ``symmetry="U1"``: on charge blocks (``X0`` of charge -1) from bond dimension
     :data:`.u1.BLOCKS_FROM_CHI`, where they are the faster.
 
@@ -126,7 +157,8 @@ def propagate(mpo, X0, taus, max_bond: int, dt: float, cutoff: float, krylov_tol
     -------
     values : (T, N) complex ndarray
     info : dict
-        ``steps``, ``matvecs``, ``truncation``, ``bond`` (largest reached), ``engine``.
+        ``steps``, ``one_site_steps``, ``matvecs``, ``truncation``, ``bond`` (largest
+        reached), ``engine``.
     """
     n = len(X0)
     log0 = math.log(norm(X0)) if n else 0.0
@@ -137,31 +169,46 @@ def propagate(mpo, X0, taus, max_bond: int, dt: float, cutoff: float, krylov_tol
     # the engine's log_norm counts from the canonical form; X0's own norm sets the scale
     offset = log0 - eng.log_norm
     out = np.empty((len(taus), n), complex)
-    t, steps, bond = 0.0, 0, max(eng.bond_dims or [1])
+    t, steps, one_site, bond = 0.0, 0, 0, max(eng.bond_dims or [1])
+    fixed = False  # once the bonds are at their ceilings they stay there: one-site steps
     for k, tau in enumerate(taus):
         while t < tau - 1e-12:
             nsub = max(1, math.ceil((tau - t) / dt - 1e-9))
             h = (tau - t) / nsub
-            eng.step(h)
+            # never on the first step: s-_b annihilates half of site b's basis, so the bonds
+            # beside b lose rank, and one-site steps cannot leave a rank-deficient manifold
+            # (edge source at N = 8: 1.4e-2 off exact by tau = 0.5); one two-site step
+            # lets the SVD refill them (3.6e-5)
+            if not fixed and integrator == "auto" and n > 1 and steps > 0:
+                dims = eng.bond_dims
+                fixed = max(dims) <= max_bond and saturated(dims, max_bond)
+            if fixed:
+                eng.step1(h)
+                one_site += 1
+            else:
+                eng.step(h)
             t = t + h if nsub > 1 else float(tau)
             steps += 1
             bond = max(bond, max(eng.bond_dims or [1]))
         out[k] = raising_traces(eng.state()) * math.exp(eng.log_norm + offset)
-    return out, {"steps": steps, "matvecs": int(eng.matvecs), "truncation": float(eng.truncation),
+    return out, {"steps": steps, "one_site_steps": one_site, "matvecs": int(eng.matvecs),
+                 "truncation": float(eng.truncation),
                  "bond": int(bond), "engine": "U1 blocks" if blocks else "dense"}
 
 
 def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = None, dt: float = 0.05,
              cutoff: float = 1e-10, mpo_cutoff: float | None = None, krylov_tol: float = 1e-10,
              krylov_dim: int = 30, collective: bool = True, error_bar: bool = True,
-             symmetry: str = "auto", progress: bool = False):
+             symmetry: str = "auto", integrator: str = "auto", mirror: bool | None = None,
+             progress: bool = False):
     r"""Steady-state two-time functions of a chain by quantum regression on the MPS.
 
     For every site b in the pairs, ``X_b(tau) = exp(L tau)(s-_b rho_ss)`` by two-site
     TDVP and ``G_ab(tau) = Tr[s+_a X_b(tau)]`` for all a (module docstring);
     ``Z_ab = G_aa + G_ab + G_ba + G_bb`` and, with ``collective``,
     ``<J+(tau) J-(0)> = Tr[J+ exp(L tau)(J- rho_ss)]`` (docs/physics.md#two-time).
-    Cost: one TDVP run per site in the pairs (plus one for J-), twice with ``error_bar``.
+    Cost: one TDVP run per site in the pairs (plus one for J-), twice with ``error_bar``;
+    a mirror-symmetric chain runs only one site of each mirror pair b, N - 1 - b.
 
     Parameters
     ----------
@@ -195,6 +242,18 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
         Run bond dimensions from :data:`.u1.BLOCKS_FROM_CHI` on U(1) blocks (``"auto"``:
         with symmray on numpy, from N = :data:`BLOCKS_FROM_N`; the same numbers as dense
         to round-off, 2.5x faster at N = 16, chi = 32).
+    integrator : {"auto", "2site"}
+        ``"auto"``: two-site TDVP steps until every bond is at its ceiling, one-site steps
+        after (:func:`propagate`); ``"2site"``: two-site steps throughout (slower, the
+        same error bar rule).
+    mirror : bool, optional
+        Use the mirror symmetry of the chain (f, g and the detunings unchanged under
+        a -> N - 1 - a): the steady state and the dynamics are then mirror-symmetric, so
+        G_ab = G_{N-1-a, N-1-b} and a source b needs no run of its own when N - 1 - b is
+        a source. The MPO steady state is symmetric only to its own accuracy: its largest
+        asymmetry, max |C_ab - C_{N-1-a,N-1-b}|, is added to the error bar of every
+        mirrored G_ab (``diagnostics["mirror_asymmetry"]``). Default: when the system is
+        mirror-symmetric.
     progress : bool
         tqdm bar over the runs.
 
@@ -203,8 +262,8 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     TwoTimeResult
         ``errors`` (with ``error_bar``: ``Z``, ``J`` and ``linewidth``, the difference of
         the fitted linewidths of the two runs); ``diagnostics``: ``max_bond``, ``low_bond``,
-        ``runs`` (steps, matvecs, truncation per run), ``steady_ZQ_error``,
-        ``error_bar_includes_steady_state``, ``seconds``.
+        ``runs`` (steps, one-site steps, matvecs, truncation per run), ``steady_ZQ_error``,
+        ``error_bar_includes_steady_state``, ``mirror``, ``mirror_asymmetry``, ``seconds``.
 
     Warns
     -----
@@ -231,6 +290,9 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     cutoff = positive("cutoff", cutoff, allow_zero=True)
     krylov_tol = positive("krylov_tol", krylov_tol)
     krylov_dim = positive("krylov_dim", krylov_dim, integer=True)
+    if integrator not in ("auto", "2site"):
+        raise InvalidOptionError(f"option integrator={integrator!r} of method='mpo' (two_time) is not one "
+                                 "of 'auto' (two-site steps until the bonds saturate, then one-site) or '2site'")
     auto = symmetry == "auto"
     symmetry = u1.resolve_symmetry(symmetry, None)
     if auto and n < BLOCKS_FROM_N:
@@ -262,8 +324,19 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     check_fits(n, chi, mpo_dims, krylov_dim)
     sources = list(pair_sites(pairs))
     extra_J = collective and len(sources) < n
+    if mirror is None:
+        from ..exact.mirror import is_mirror_symmetric
+
+        mirror = n > 1 and is_mirror_symmetric(system)
+    # a source whose mirror image is also a source is read off the image's run
+    image = {b: n - 1 - b for b in sources if mirror and n - 1 - b in sources and n - 1 - b < b}
+    runs_for = [b for b in sources if b not in image]
+    asymmetry = 0.0
+    if image:
+        C = np.asarray(steady.correlations)
+        asymmetry = float(np.max(np.abs(C - C[::-1, ::-1])))
     bonds = [chi, max(chi // 2, 1)] if error_bar else [chi]
-    jobs = [(b, c) for c in bonds for b in sources] + ([("J", c) for c in bonds] if extra_J else [])
+    jobs = [(b, c) for c in bonds for b in runs_for] + ([("J", c) for c in bonds] if extra_J else [])
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -275,7 +348,7 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
             start = rho if c == chi else rho_low
             X0 = apply_collective_lowering(start) if b == "J" else apply_lowering(start, int(b))
             v, info = propagate(mpo, X0, taus, c, dt, cutoff, krylov_tol, krylov_dim,
-                                symmetry=symmetry)
+                                symmetry=symmetry, integrator=integrator)
             values[(b, c)] = v
             runs.append({"source": str(b), "max_bond": int(c), **info})
             if bar is not None:
@@ -285,11 +358,16 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
         if bar is not None:
             bar.close()
 
+    for b, b_image in image.items():  # G_ab = G_{N-1-a, N-1-b} (mirror)
+        for c in bonds:
+            values[(b, c)] = values[(b_image, c)][:, ::-1]
+
     def G(a, b, c=chi):
         return values[(b, c)][:, a]
 
     def G_err(a, b):
-        return np.abs(values[(b, bonds[0])][:, a] - values[(b, bonds[-1])][:, a])
+        diff = np.abs(values[(b, bonds[0])][:, a] - values[(b, bonds[-1])][:, a])
+        return envelope(taus, diff) + (asymmetry if b in image else 0.0)
 
     J = None
     errors = {}
@@ -301,7 +379,8 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
             J = sum(values[(b, chi)].sum(axis=1) for b in sources)
             J_low = sum(values[(b, bonds[-1])].sum(axis=1) for b in sources)
         if error_bar:
-            errors["J"] = np.abs(J - J_low)
+            # each mirrored source adds N terms, each uncertain by the asymmetry
+            errors["J"] = envelope(taus, np.abs(J - J_low)) + (0.0 if extra_J else asymmetry * n * len(image))
             if taus.size >= 4:
                 # the linewidth's bar by the same rule: its fits at the two bond dimensions
                 from ...observables import fit_damped_cosine
@@ -315,6 +394,7 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
                    "mpo_bond_dims": mpo_dims,
                    "steady_ZQ_error": None if zq_err is None else float(np.max(zq_err)),
                    "error_bar_includes_steady_state": bool(error_bar and lower is not None),
+                   "mirror": bool(image), "mirror_asymmetry": asymmetry, "integrator": integrator,
                    "steady_converged": steady.diagnostics.get("converged")}
     return assemble(system, "mpo", taus, pairs, G, J, errors, diagnostics,
                     G_error=G_err if error_bar else None)
