@@ -103,6 +103,8 @@ def _dask_client(executor, timeout=DEFAULT_SCHEDULER_TIMEOUT):
 def _kill_pool(pool):
     """Stop a process pool at once: kill its workers, drop queued tasks."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    # taken before shutdown(), which sets the pool's attribute to None
+    manager = getattr(pool, "_executor_manager_thread", None)
     for p in procs:
         try:
             p.kill()
@@ -117,8 +119,9 @@ def _kill_pool(pool):
     # Let the pool's manager thread see its dead workers and close its wakeup pipe now:
     # left running into interpreter exit, concurrent.futures' exit hook wrote to that pipe
     # after an interrupt and printed an "Exception ignored ... Bad file descriptor"
-    # traceback below the CLI's one-line message (measured on SIGINT, 2026-12-07).
-    manager = getattr(pool, "_executor_manager_thread", None)
+    # traceback below the CLI's one-line message (measured on SIGINT, 2026-12-07; the
+    # first fix read the thread after shutdown(), found None and joined nothing, and the
+    # traceback came back on SIGTERM under load).
     if manager is not None:
         try:
             manager.join(5)
