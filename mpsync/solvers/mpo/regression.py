@@ -8,7 +8,8 @@ same linear equation as a density matrix,
 .. math:: \frac{d}{d\tau} |X_b\rangle\rangle = \mathcal{L} |X_b\rangle\rangle ,
           \qquad G_{ab}(\tau) = \mathrm{Tr}[s^+_a X_b(\tau)] ,
 
-so the two-site TDVP of :mod:`.tdvp` propagates it, on the U(1) blocks of :mod:`.u1`
+so the TDVP of :mod:`.tdvp` propagates it (two-site steps until the bonds saturate,
+one-site steps after: :func:`propagate`), on the U(1) blocks of :mod:`.u1`
 from bond dimension :data:`.u1.BLOCKS_FROM_CHI` (the right edge carrying the charge
 -1; ``symmetry="none"``: dense tensors). The engine keeps the state at unit norm
 and records the norm it divided out (:attr:`.tdvp.TDVP.log_norm`), which the
@@ -203,8 +204,8 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
              progress: bool = False):
     r"""Steady-state two-time functions of a chain by quantum regression on the MPS.
 
-    For every site b in the pairs, ``X_b(tau) = exp(L tau)(s-_b rho_ss)`` by two-site
-    TDVP and ``G_ab(tau) = Tr[s+_a X_b(tau)]`` for all a (module docstring);
+    For every site b in the pairs, ``X_b(tau) = exp(L tau)(s-_b rho_ss)`` by TDVP
+    (:func:`propagate`) and ``G_ab(tau) = Tr[s+_a X_b(tau)]`` for all a (module docstring);
     ``Z_ab = G_aa + G_ab + G_ba + G_bb`` and, with ``collective``,
     ``<J+(tau) J-(0)> = Tr[J+ exp(L tau)(J- rho_ss)]`` (docs/physics.md#two-time).
     Cost: one TDVP run per site in the pairs (plus one for J-), twice with ``error_bar``;
@@ -243,8 +244,8 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
         with symmray on numpy, from N = :data:`BLOCKS_FROM_N`; the same numbers as dense
         to round-off, 2.5x faster at N = 16, chi = 32).
     integrator : {"auto", "2site"}
-        ``"auto"``: two-site TDVP steps until every bond is at its ceiling, one-site steps
-        after (:func:`propagate`); ``"2site"``: two-site steps throughout (slower, the
+        ``"auto"``: two-site TDVP steps for the first step and until every bond is at its
+        ceiling, one-site steps after (:func:`propagate`); ``"2site"``: two-site steps throughout (slower, the
         same error bar rule).
     mirror : bool, optional
         Use the mirror symmetry of the chain (f, g and the detunings unchanged under
