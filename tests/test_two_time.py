@@ -165,6 +165,9 @@ def test_mpo_mirror_sources_and_one_site_steps_match_exact():
     assert np.all(np.abs(r.Z[1] - full.Z[1]) <= r.errors["Z"][1] + full.errors["Z"][1])
     with pytest.raises(InvalidOptionError, match="integrator='1site'"):
         mpsync.two_time(steady, taus, method="mpo", pairs=pairs, integrator="1site")
+    detuned = DipoleSystem.chain(6, 0.1, "magic", W=2.0, delta=[0.5, 0, 0, 0, 0, 0])
+    with pytest.raises(InvalidOptionError, match="not mirror-symmetric"):
+        mpsync.two_time(detuned, taus, method="mpo", pairs=pairs, mirror=True)
 
 
 def test_mpo_error_bar_envelope_covers_a_crossing():

@@ -254,7 +254,7 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
         a source. The MPO steady state is symmetric only to its own accuracy: its largest
         asymmetry, max |C_ab - C_{N-1-a,N-1-b}|, is added to the error bar of every
         mirrored G_ab (``diagnostics["mirror_asymmetry"]``). Default: when the system is
-        mirror-symmetric.
+        mirror-symmetric; ``True`` for a system that is not raises InvalidOptionError.
     progress : bool
         tqdm bar over the runs.
 
@@ -294,6 +294,14 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     if integrator not in ("auto", "2site"):
         raise InvalidOptionError(f"option integrator={integrator!r} of method='mpo' (two_time) is not one "
                                  "of 'auto' (two-site steps until the bonds saturate, then one-site) or '2site'")
+    from ..exact.mirror import is_mirror_symmetric
+
+    symmetric = n > 1 and is_mirror_symmetric(system)
+    if mirror and not symmetric:  # read off a wrong image, G would be silently wrong
+        raise InvalidOptionError("option mirror=True of method='mpo' (two_time): this system is not "
+                                 "mirror-symmetric (f, g or the detunings change under a -> N - 1 - a); "
+                                 "leave mirror at None or False")
+    mirror = symmetric if mirror is None else bool(mirror)
     auto = symmetry == "auto"
     symmetry = u1.resolve_symmetry(symmetry, None)
     if auto and n < BLOCKS_FROM_N:
@@ -325,10 +333,6 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     check_fits(n, chi, mpo_dims, krylov_dim)
     sources = list(pair_sites(pairs))
     extra_J = collective and len(sources) < n
-    if mirror is None:
-        from ..exact.mirror import is_mirror_symmetric
-
-        mirror = n > 1 and is_mirror_symmetric(system)
     # a source whose mirror image is also a source is read off the image's run
     image = {b: n - 1 - b for b in sources if mirror and n - 1 - b in sources and n - 1 - b < b}
     runs_for = [b for b in sources if b not in image]
