@@ -20,7 +20,15 @@ by QR (no backward step: the update is not a time step):
 * ``inv:tau``: one implicit-Euler solve ``(1 - tau L1_eff) y = x`` (restarted GMRES),
   inverse iteration with shift ``1 / tau``.
 
-Each sweep prints Z_Q, its error against the exact solver, the two-site certificate eta_2
+* ``ldl``: the variational minimum of ``||L rho||_2 / ||rho||_2`` (DMRG on ``L^dagger L``;
+  TensorMixedStates.jl's ``steady_state``, Cui, Cirac, Banuls, PRL 114, 220601 (2015)):
+  the eigenvector of the smallest eigenvalue of the local ``P L^dagger L P`` (its own
+  two-layer environments; dense Hermitian ``eigh``, so no Krylov convergence question),
+  whose fixed points are not those of the projected flow.
+
+``--start truth`` starts every mode from the exact steady state SVD-truncated to ``--chi``
+instead (the question then is whether the local problem keeps the truth or walks away
+from it). Each sweep prints Z_Q, its error against the exact solver, the two-site certificate eta_2
 (:meth:`~mpsync.solvers.mpo.tdvp.TDVP.projected_residual`), the matvecs and the seconds, to set
 beside the TDVP ladder on the same chain (``bench_mpo.py --exact`` with the same arguments).
 BLAS threads are pinned to ``--threads`` before numpy loads. Results: benchmarks/RESULTS.md,
@@ -46,6 +54,7 @@ def main(argv=None):
     p.add_argument("--modes", default="eigs,exp:10,inv:10,inv:100")
     p.add_argument("--sweeps", type=int, default=12)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--start", choices=["tdvp", "truth"], default="tdvp")
     args = p.parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
@@ -79,6 +88,82 @@ def main(argv=None):
         y, _ = sla.gmres(A, np.ravel(x), x0=np.ravel(x), rtol=1e-6, restart=30, maxiter=20)
         return y.reshape(shape)
 
+    def ein(eq, x, y):
+        return np.einsum(eq, x, y, optimize=True)       # pairwise: BLAS through tensordot
+
+    def ldl_env_left(env, a, w):
+        """(conj mps, conj mpo, mpo, mps) environment of <<rho|L^dagger L|rho>> one site on
+        (pairwise contractions: numpy's greedy path for the five tensors at once is naive)."""
+        t = ein("xpqy,ysz->xpqsz", env, a)
+        t = ein("xpqsz,qrts->xprtz", t, w)
+        t = ein("xprtz,pwtu->xwrzu", t, w.conj())
+        return ein("xwrzu,xuv->vwrz", t, a.conj())
+
+    def ldl_env_right(env, a, w):
+        t = ein("ysz,vwrz->ysvwr", a, env)
+        t = ein("ysvwr,qrts->yvwqt", t, w)
+        t = ein("yvwqt,pwtu->yvqpu", t, w.conj())
+        return ein("yvqpu,xuv->xpqy", t, a.conj())
+
+    def ldl_local(LL, w, RR, shape):
+        """Dense local P L^dagger L P at one site (the state's norm is the centre's)."""
+        t = ein("xpqy,pwtu->xqywtu", LL, w.conj())
+        t = ein("xqywtu,qrts->xywurs", t, w)
+        M = ein("xywurs,vwrz->xuvysz", t, RR)
+        m = int(np.prod(shape))
+        return M.reshape(m, m)
+
+    def ldl_sweep(A, M, n):
+        """One left-to-right and one right-to-left pass of local L^dagger L minimisations;
+        ``A`` right-canonical with its centre at site 0 on entry and on exit. Returns the
+        last local ||L rho|| / ||rho||."""
+        one = np.ones((1, 1, 1, 1), dtype=complex)
+        RR = [None] * n
+        RR[n - 1] = one
+        for i in range(n - 1, 0, -1):
+            RR[i - 1] = ldl_env_right(RR[i], A[i], M[i])
+        LL = [None] * n
+        LL[0] = one
+        lam = np.nan
+
+        def solve(i):
+            H = ldl_local(LL[i], M[i], RR[i], A[i].shape)
+            H = 0.5 * (H + H.conj().T)
+            vals, vecs = np.linalg.eigh(H)
+            return vecs[:, 0].reshape(A[i].shape), float(np.sqrt(max(vals[0], 0.0)))
+
+        for i in range(n - 1):
+            C, lam = solve(i)
+            Dl, d, Dr = C.shape
+            Q, R = np.linalg.qr(C.reshape(Dl * d, Dr))
+            A[i] = Q.reshape(Dl, d, Q.shape[1])
+            LL[i + 1] = ldl_env_left(LL[i], A[i], M[i])
+            A[i + 1] = np.tensordot(R / np.linalg.norm(R), A[i + 1], axes=([1], [0]))
+        for i in range(n - 1, 0, -1):
+            C, lam = solve(i)
+            Dl, d, Dr = C.shape
+            Q, R = np.linalg.qr(C.reshape(Dl, d * Dr).T)
+            A[i] = Q.T.reshape(Q.shape[1], d, Dr)
+            RR[i - 1] = ldl_env_right(RR[i], A[i], M[i])
+            A[i - 1] = np.tensordot(A[i - 1], (R / np.linalg.norm(R)).T, axes=([2], [0]))
+        C, lam = solve(0)
+        A[0] = C
+        return lam
+
+    def truncated_truth(rho, n, chi):
+        """The exact rho as an MPS (site index 4 = (ket bit, bra bit), as
+        :func:`mpsync.solvers.mpo.state.density_matrix` reads it), SVD-truncated to chi."""
+        psi = rho.reshape((2,) * (2 * n))
+        psi = np.transpose(psi, [k for a in range(n) for k in (a, n + a)]).reshape((4,) * n)
+        out, rest, left = [], psi.reshape(1, -1), 1
+        for a in range(n - 1):
+            U, S, Vh = np.linalg.svd(rest.reshape(left * 4, -1), full_matrices=False)
+            k = min(chi, S.size)
+            out.append(U[:, :k].reshape(left, 4, k))
+            rest, left = S[:k, None] * Vh[:k], k
+        out.append(rest.reshape(left, 4, 1))
+        return out
+
     def sweep(eng, mode, tau):
         """One left-to-right and one right-to-left pass of local solves."""
         A, M, LE, RE, n = eng.mps, eng.mpo, eng.LE, eng.RE, eng.n
@@ -103,20 +188,34 @@ def main(argv=None):
     exact = float(steady_state(system, method="exact").ZQ)
     print(f"chain N = {args.n}, spacing {args.spacing}, theta {args.theta}, W = {args.W}; "
           f"exact Z_Q = {exact:.6f}; threads {args.threads}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")       # the single rung says it has no error bar
-        t0 = time.perf_counter()
-        start = steady_state(system, method="mpo", max_bond=args.chi0, progress=False)
-    print(f"TDVP rung chi = {args.chi0}: Z_Q {start.ZQ:.6f} ({start.ZQ - exact:+.1e}), "
-          f"{start.diagnostics['matvecs']} matvecs, {time.perf_counter() - t0:.1f} s")
     mpo, _ = build_mpo(system)
-    mps0 = expand_basis(mpo, [np.asarray(A) for A in start.extras["mps"]], 1e-2, args.chi)
+    if args.start == "truth":
+        from mpsync.solvers.exact import density_matrix
+
+        mps0 = truncated_truth(density_matrix(system), args.n, args.chi)
+        zq = zq_of(mps0, args.n)[1]
+        print(f"start: the exact state truncated to chi = {args.chi}: Z_Q {zq:.6f} ({zq - exact:+.1e})")
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")       # the single rung says it has no error bar
+            t0 = time.perf_counter()
+            start = steady_state(system, method="mpo", max_bond=args.chi0, progress=False)
+        print(f"TDVP rung chi = {args.chi0}: Z_Q {start.ZQ:.6f} ({start.ZQ - exact:+.1e}), "
+              f"{start.diagnostics['matvecs']} matvecs, {time.perf_counter() - t0:.1f} s")
+        mps0 = expand_basis(mpo, [np.asarray(A) for A in start.extras["mps"]], 1e-2, args.chi)
     print("| local problem | sweep | Z_Q | error | eta_2 | matvecs | seconds |\n|---|---|---|---|---|---|---|")
     for spec in args.modes.split(","):
         mode, _, tau = spec.partition(":")
         eng = TDVP(mpo, mps0, max_bond=args.chi)
         t0 = time.perf_counter()
         for k in range(args.sweeps):
+            if mode == "ldl":                  # its own environments; eta_2 is TDVP's certificate
+                lam = ldl_sweep(eng.mps, eng.mpo, args.n)
+                eng._build_right_envs()
+                zq = zq_of(eng.mps, args.n)[1]
+                print(f"| {spec} | {k} | {zq:.6f} | {zq - exact:+.1e} | {eng.projected_residual():.2e} "
+                      f"(||L rho||/||rho|| {lam:.2e}) | - | {time.perf_counter() - t0:.1f} |", flush=True)
+                continue
             try:
                 sweep(eng, mode, float(tau or 10.0))
             except RuntimeError as exc:

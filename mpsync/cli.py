@@ -216,7 +216,7 @@ def build_parser():
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
 
     p = sub.add_parser("figure", help="reproduce one figure of the seed paper")
-    p.add_argument("name", help="2a, 2b, 2c, 2d, 2e, 3a, 3b, 4, S1, S2, S3, length (Z_Q vs chain length), linewidth (the emission linewidth vs chain length) or 4mpo (Fig. 4's a = 0.05 row at N = 24 with the MPO), the last three beyond the paper")
+    p.add_argument("name", help="2a, 2b, 2c, 2d, 2e, 3a, 3b, 4, S1, S2, S3, length (Z_Q vs chain length), linewidth (the emission linewidth vs chain length), 4mpo (Fig. 4's a = 0.05 row at N = 24 with the MPO) or S1mpo (Fig. S1's Gamma/gamma for the N = 70 chain with the MPO), the last four beyond the paper")
     p.add_argument("--quick", action="store_true", help="smaller systems, fewer points (default: off)")
     p.add_argument("--out", help="output folder (default: validation/output)")
 

@@ -383,10 +383,15 @@ class TwoTimeResult:
         for the exact methods.
     diagnostics : dict
         ``seconds`` and what the method reports.
+    Z_lower, J_lower : ndarray or None
+        The MPO's Z_ab(tau) and J(tau) at its lower bond dimension (``errors`` are built
+        from their differences to ``Z`` and ``J``); None for the other methods. For any
+        quantity derived from the curves (a fit, a tail rate, a spectrum), its value on
+        these minus its value on ``Z``/``J`` is its error bar by the ladder's rule.
     """
 
     def __init__(self, system, method, taus, pairs, G, G_reverse, Z, J=None, errors=None,
-                 diagnostics=None):
+                 diagnostics=None, Z_lower=None, J_lower=None):
         self.system = system
         self.method = method
         self.taus = np.asarray(taus, float)
@@ -397,6 +402,8 @@ class TwoTimeResult:
         self.J = None if J is None else np.asarray(J, complex)
         self.errors = dict(errors or {})
         self.diagnostics = dict(diagnostics or {})
+        self.Z_lower = None if Z_lower is None else np.asarray(Z_lower, complex).reshape(self.G.shape)
+        self.J_lower = None if J_lower is None else np.asarray(J_lower, complex)
         self._fits = None
 
     def __repr__(self):
@@ -538,11 +545,12 @@ class TwoTimeResult:
         return json.dumps(self.to_dict(**kw))
 
     def save(self, path) -> None:
-        """Save the delays, pairs, G, Z, J, the system, errors and diagnostics to a ``.npz``
-        file (read back with :meth:`load`)."""
+        """Save the delays, pairs, G, Z, J (and the lower bond dimension's Z and J), the
+        system, errors and diagnostics to a ``.npz`` file (read back with :meth:`load`)."""
         arrays = dict(taus=self.taus, pairs=self.pairs, G=self.G, G_reverse=self.G_reverse, Z=self.Z)
-        if self.J is not None:
-            arrays["J"] = self.J
+        for key in ("J", "Z_lower", "J_lower"):
+            if getattr(self, key) is not None:
+                arrays[key] = getattr(self, key)
         arrays.update(_system_arrays(self.system))
         arrays.update(_error_arrays(self.errors))
         np.savez(path, format=_FORMAT, format_version=_FORMAT_VERSION, kind="two-time",
@@ -560,7 +568,7 @@ class TwoTimeResult:
         errors = {k[4:]: v for k, v in data.items() if k.startswith("err_")}
         return cls(_system_from(data), str(data.get("method", "unknown")), data["taus"], data["pairs"],
                    data["G"], data["G_reverse"], data["Z"], data.get("J"), errors,
-                   _diagnostics_from(data))
+                   _diagnostics_from(data), data.get("Z_lower"), data.get("J_lower"))
 
 
 _FORMAT = "mpsync-result"

@@ -138,7 +138,7 @@ def test_mpo_matches_exact_on_a_short_delay_range():
     assert r.diagnostics["error_bar_includes_steady_state"] is True
 
 
-def test_mpo_mirror_sources_and_one_site_steps_match_exact():
+def test_mpo_mirror_sources_and_one_site_steps_match_exact(tmp_path):
     """A mirror-symmetric chain runs one source of each mirror pair (5 is read off 0's run),
     and the propagation turns to one-site steps after a first two-site step; both against
     exact, and the mirrored result against the one that runs every source."""
@@ -163,6 +163,16 @@ def test_mpo_mirror_sources_and_one_site_steps_match_exact():
         assert np.all(np.abs(x.J - ref.J) <= x.errors["J"] + 1e-7)
     # pair (5, 3) by the mirror equals the run of source 5 within the two bars
     assert np.all(np.abs(r.Z[1] - full.Z[1]) <= r.errors["Z"][1] + full.errors["Z"][1])
+    # the lower bond dimension's curves: the bars are their envelope (plus the mirror's
+    # asymmetry), they differ from Z, and they survive save/load
+    assert r.Z_lower.shape == r.Z.shape and r.J_lower.shape == r.J.shape
+    assert 0 < np.abs(r.Z - r.Z_lower).max() and np.all(np.abs(r.Z - r.Z_lower) <= r.errors["Z"] + 1e-12)
+    assert np.all(np.abs(full.J - full.J_lower) <= full.errors["J"] + 1e-12)
+    r.save(tmp_path / "mpo.npz")
+    back = TwoTimeResult.load(tmp_path / "mpo.npz")
+    np.testing.assert_array_equal(back.Z_lower, r.Z_lower)
+    np.testing.assert_array_equal(back.J_lower, r.J_lower)
+    assert ref.Z_lower is None and ref.J_lower is None
     with pytest.raises(InvalidOptionError, match="integrator='1site'"):
         mpsync.two_time(steady, taus, method="mpo", pairs=pairs, integrator="1site")
     detuned = DipoleSystem.chain(6, 0.1, "magic", W=2.0, delta=[0.5, 0, 0, 0, 0, 0])

@@ -10,7 +10,7 @@ from mpsync.errors import MpsyncError
 from mpsync.paper.figures import FIGURES, run_figure
 
 PAPER = ["2a", "2b", "2c", "2d", "2e", "3a", "3b", "4", "S1", "S2", "S3"]
-BEYOND = ["length", "linewidth", "4mpo"]       # studies beyond the paper
+BEYOND = ["length", "linewidth", "4mpo", "S1mpo"]       # studies beyond the paper
 
 
 def test_registry_names_and_wrappers():
@@ -21,6 +21,41 @@ def test_registry_names_and_wrappers():
         assert script.exists() and f'main("{name}")' in script.read_text()
     with pytest.raises(MpsyncError, match="unknown figure"):
         run_figure("9z", quick=True)
+
+
+def test_cached_points_are_shared_between_runs(tmp_path, monkeypatch):
+    """Two runs on one out_dir split the points: a point claimed by a live run is waited
+    for (its row read, not recomputed), a dead run's claim is taken over."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    from mpsync.paper import figures
+
+    monkeypatch.setattr(figures, "_POLL_SECONDS", 0.05)
+    cache = tmp_path / "cache" / "t"
+    cache.mkdir(parents=True)
+    (cache / "N1.running").write_text(str(os.getpid()))          # a live run holds N = 1
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (cache / "N2.running").write_text(str(dead.pid))             # a killed run held N = 2
+
+    def other_run_finishes():
+        (cache / "N1.json").write_text(json.dumps([1.0, 10.0]))
+        (cache / "N1.running").unlink()
+
+    timer = threading.Timer(0.3, other_run_finishes)
+    timer.start()
+    computed = []
+    rows = figures._rows_by_length([1, 2, 3], tmp_path, "t", lambda n: computed.append(n) or (n, n * 2))
+    timer.join()
+    assert computed == [2, 3] and rows == [(1.0, 10.0), (2.0, 4.0), (3.0, 6.0)]
+    assert not list(cache.glob("*.running")) and not list(cache.glob("*.tmp"))
+    assert run_figure.__module__ == figures.__name__
+    with pytest.raises(MpsyncError, match="unknown figure"):
+        run_figure("s1mpox", quick=True)
 
 
 def _all_checks_pass(info):
@@ -172,6 +207,14 @@ def test_fig4_mpo_row_quick(tmp_path):
     assert covered and covered[0][1], covered
     failed = [c for c in info["checks"] if not c[1]]
     assert not failed, failed
+
+
+@pytest.mark.slow
+def test_s1_chain_quick(tmp_path):
+    """N = 6 chain: Gamma/gamma of the central pair by the MPO within its error bar of the
+    exact solver at every W, converged steady states, bars below 10 % (~3-5 min)."""
+    info = run_figure("s1MPO", quick=True, out_dir=tmp_path, progress=False)   # names are case-blind
+    _all_checks_pass(info)
 
 
 @pytest.mark.slow

@@ -22,7 +22,9 @@ S3    Z_Q vs W, magic-angle chain vs all-to-all, same f_eff        mpo / exact  
 Beyond the paper: ``length``: Z_Q at the optimal W vs chain length, magic-angle chain
 (mpo, error bars) and all-to-all, N = 10 to 100 (quick: 6 to 10); ``linewidth``: the
 emission linewidth of the same chains; ``4mpo``: the a = 0.05 lambda row of Fig. 4 at
-N = 24 (mpo, error bars) beside exact N = 12 (quick: both at N = 6).
+N = 24 (mpo, error bars) beside exact N = 12 (quick: both at N = 6); ``S1mpo``: Fig. S1's
+Gamma/gamma vs W for the magic-angle chain N = 70 (mpo, error bars) beside the paper's
+all-to-all N = 70 (quick: N = 8, checked against exact).
 
 Units: Gamma = 1, lengths in lambda, angles in radians. Each figure writes its data
 (NetCDF for sweeps, CSV otherwise) and a PNG to ``out_dir`` (default
@@ -841,18 +843,64 @@ def figS3(quick, out_dir, progress):
     return paths, checks
 
 
-def _rows_by_length(ns, out_dir, name, compute):
+#: how often a run waits for a point another run is computing (seconds)
+_POLL_SECONDS = 5.0
+
+
+def _claim(path):
+    """Create ``path`` holding this process's id, atomically; False when a live process
+    holds it (a lock left by a dead one is taken over)."""
+    import os
+
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(path.read_text() or 0), 0)
+                return False                      # its holder is alive
+            except (ProcessLookupError, ValueError):
+                path.unlink(missing_ok=True)      # a killed run's lock
+            except (PermissionError, FileNotFoundError):
+                return False
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _rows_by_length(ns, out_dir, name, compute, label="N{}"):
     """``compute(n)`` (a tuple of numbers) for every N, each kept in ``cache/name/N{n}.json``
-    as it finishes, so that a killed run resumes with every finished chain length."""
+    (``label`` names the file) as it finishes, so that a killed run resumes with every
+    finished point. Runs started on the same ``out_dir`` share the points: each claims a
+    point with a ``.running`` file, skips points claimed by another live run and waits
+    for them at the end (so ``mpsync figure linewidth`` started twice uses two cores)."""
     cache = Path(out_dir) / "cache" / name
     cache.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for n in ns:
-        done = cache / f"N{n}.json"
-        if not done.exists():
-            done.write_text(json.dumps([float(x) for x in compute(n)]))
-        rows.append(tuple(json.loads(done.read_text())))
-    return rows
+    files = {n: cache / f"{label.format(n)}.json" for n in ns}
+    waiting = list(ns)
+    while waiting:
+        others = []
+        for n in waiting:
+            done, lock = files[n], files[n].with_suffix(".running")
+            if done.exists():
+                continue
+            if not _claim(lock):
+                others.append(n)
+                continue
+            try:
+                if not done.exists():
+                    row = json.dumps([float(x) for x in compute(n)])
+                    tmp = done.with_suffix(".tmp")
+                    tmp.write_text(row)
+                    tmp.replace(done)             # never a half-written row for the other run
+            finally:
+                lock.unlink(missing_ok=True)
+        if others and len(others) == len(waiting):
+            time.sleep(_POLL_SECONDS)             # all left are another run's: wait for them
+        waiting = others
+    return [tuple(json.loads(files[n].read_text())) for n in ns]
 
 
 def _chain_at_the_optimum(n, spacing):
@@ -986,6 +1034,108 @@ def fig_linewidth(quick, out_dir, progress):
     return [str(path_nc), png], checks
 
 
+def figS1mpo(quick, out_dir, progress):
+    """Fig. S1's quantity Gamma/gamma of the pair function Z_ab(tau) vs W for the magic-angle
+    chain (MPO, error bars), next to the all-to-all ensemble: the paper's (N = 70,
+    f_eff = 15) and the one of the chain's own f_eff.
+
+    Not in the paper, whose Fig. S1 is all-to-all only. The chain (spacing 0.1 lambda,
+    N = 70; quick: N = 6, checked against the exact solver) is solved at W = (1/2, 1, 2, 4)
+    W_opt (quick: 1/2, 1, 2), W_opt the optimum of the ensemble of the same f_eff (as for
+    ``length``), by the default ladder (``time_budget`` 1800 s a point, as for ``length``);
+    Z_ab(tau) of the central pair (a, b) = (N/2 - 1, N/2) (mirror images of each other, so
+    one source run) by quantum regression on the MPS at the
+    steady state's bond dimension and at the rung below. gamma is the log-linear slope of
+    the tail tau >= 4/(Gamma + W) of |Z_ab| (the same rule as ``S1``); its error bar the
+    difference of that slope on the two bond dimensions' curves (``Z`` and ``Z_lower``).
+    Checks: every steady state
+    converged; every Gamma/gamma has a finite error bar below 10 %; (quick) the exact
+    value lies within the bar; Gamma/gamma peaks at the W of the largest Z_Q within one
+    grid step (the paper's statement for the ensemble).
+    """
+    from ..model import DipoleSystem
+    from ..solvers import permutational, steady_state, two_time
+
+    n = 6 if quick else 70
+    spacing = 0.1
+    taus = np.linspace(0.0, 4.0, 41)
+    pair = (n // 2 - 1, n // 2)
+    f_eff, w_opt, _, _ = _chain_at_the_optimum(n, spacing)
+    # the optimum first: a killed run keeps it (quick: three points, for time)
+    scales = [1.0, 2.0, 0.5] if quick else [1.0, 2.0, 0.5, 4.0]
+
+    def one(k):
+        t_start = time.perf_counter()
+        w = float(w_opt * scales[k])
+        chain = DipoleSystem.chain(n, spacing, MAGIC_ANGLE, W=w)
+        ss = steady_state(chain, method="mpo", progress=progress, time_budget=1800.0)
+        r = two_time(ss, taus, method="mpo", pairs=[pair], dt=0.1, collective=False, progress=progress)
+        t0 = 4.0 / (1.0 + w)
+        # the ladder's rule on the fitted rate: its value at the two bond dimensions
+        gamma = _tail_rate(taus, r.Z[0], t0)
+        bar = abs(_tail_rate(taus, r.Z_lower[0], t0) - gamma)
+        ensemble = permutational.steady_state(DipoleSystem.all_to_all(n, f_eff, w))
+        g_all = _tail_rate(taus, two_time(ensemble, taus, pairs=[(0, 1)]).Z[0], t0)
+        g_exact = np.nan
+        if quick:
+            g_exact = _tail_rate(taus, two_time(chain, taus, method="exact", pairs=[pair]).Z[0], t0)
+        if progress:
+            print(f"  W = {w:.3g}: Gamma/gamma chain {1 / gamma:.4f} +- {bar / gamma ** 2:.1e}, "
+                  f"all-to-all {1 / g_all:.4f}, Z_Q {float(ss.ZQ):.4f}")
+        return (w, 1.0 / gamma, bar / gamma ** 2, 1.0 / g_all, 1.0 / g_exact, float(ss.ZQ),
+                float(ss.diagnostics["converged"]), time.perf_counter() - t_start)
+
+    name = "S1mpo_quick" if quick else "S1mpo"
+    rows = _rows_by_length(range(len(scales)), out_dir, name, one, label="W{}")
+    rows = sorted(rows)
+    import xarray as xr
+
+    arr = np.array(rows, dtype=float)
+    keys = ["Gamma_over_gamma_chain", "Gamma_over_gamma_chain_err", "Gamma_over_gamma_all_to_all",
+            "Gamma_over_gamma_exact", "ZQ_chain", "converged", "seconds"]
+    ds = xr.Dataset({k: ("W", arr[:, j + 1]) for j, k in enumerate(keys)}, coords={"W": arr[:, 0]})
+    ds.attrs.update(description=f"Gamma/gamma of Z_ab(tau), (a, b) = {pair}, vs W: magic-angle chain N = {n} "
+                                f"(mpo), spacing 0.1 lambda, f_eff = {f_eff:.4g}; all-to-all of the same f_eff "
+                                "(permutational)", units="Gamma = 1, lengths in lambda", W_opt=float(w_opt))
+    # the paper's ensemble (Fig. S1: N = 70, f_eff = 15)
+    W_paper, taus_paper = np.geomspace(0.3, 40.0, 16), np.linspace(0.0, 8.0, 161)
+    paper = [1.0 / _tail_rate(taus_paper, two_time(permutational.steady_state(
+        DipoleSystem.all_to_all(70, 15.0, w)), taus_paper, pairs=[(0, 1)]).Z[0], 4.0 / (1.0 + w)) for w in W_paper]
+    path_nc = Path(out_dir) / ("figS1mpo_quick.nc" if quick else "figS1mpo.nc")
+    ds.to_netcdf(path_nc)
+    ratio, err = ds.Gamma_over_gamma_chain.values, ds.Gamma_over_gamma_chain_err.values
+    conv = ds.converged.values == 1
+    i_r, i_z = int(np.argmax(ratio)), int(np.argmax(ds.ZQ_chain.values))
+    checks = [
+        _check("every chain steady state converged (two rungs agree within zq_tol = 1e-3)", bool(np.all(conv)),
+               f"{int(conv.sum())}/{conv.size}"),
+        _check("every chain Gamma/gamma has a finite error bar below 10 %",
+               bool(np.all(np.isfinite(err) & (err < 0.1 * ratio))), f"largest relative bar {np.max(err / ratio):.1e}"),
+        _check("Gamma/gamma peaks at the W of the largest Z_Q (within one grid step)", abs(i_r - i_z) <= 1,
+               f"argmax Gamma/gamma W = {ds.W.values[i_r]:.3g}, argmax Z_Q W = {ds.W.values[i_z]:.3g}"),
+    ]
+    if quick:
+        off = np.abs(ratio - ds.Gamma_over_gamma_exact.values)
+        checks.append(_check("the exact chain's Gamma/gamma lies within the MPO's error bar",
+                             bool(np.all(off <= err + 1e-9)),
+                             "; ".join(f"W={w:.3g}: {o:.1e} (bar {b:.1e})" for w, o, b in zip(ds.W.values, off, err))))
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.4, 3.3))
+    ax.errorbar(ds.W.values, ratio, yerr=err, fmt="o-", ms=4, capsize=2,
+                label=rf"chain $\theta_m$, $a = 0.1\lambda$, N = {n} (mpo)")
+    ax.plot(ds.W.values, ds.Gamma_over_gamma_all_to_all.values, "s--", ms=3,
+            label=rf"all-to-all, $f_{{eff}}$ = {f_eff:.3g}")
+    ax.plot(W_paper, paper, "^:", ms=3, label=r"all-to-all N = 70, $f_{eff}$ = 15 (paper)")
+    if quick:
+        ax.plot(ds.W.values, ds.Gamma_over_gamma_exact.values, "kx", label="chain (exact)")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$W/\Gamma$")
+    ax.set_ylabel(r"$\Gamma/\gamma$")
+    ax.set_title(f"Fig. S1 for a dipolar chain, N = {n}", fontsize=9)
+    ax.legend(fontsize=6)
+    return [str(path_nc), _save_fig(fig, out_dir, "S1mpo")], checks
+
+
 def _plot_chain_vs_ensemble(ds, key, ylabel, title, out_dir, name):
     """``ds[key + "_chain"]`` with its error bars and ``ds[key + "_all_to_all"]`` against N."""
     plt = _plt()
@@ -1002,7 +1152,7 @@ def _plot_chain_vs_ensemble(ds, key, ylabel, title, out_dir, name):
 
 FIGURES = {"2a": fig2a, "2b": fig2b, "2c": fig2c, "2d": fig2d, "2e": fig2e, "3a": fig3a, "3b": fig3b,
            "4": fig4, "S1": figS1, "S2": figS2, "S3": figS3, "length": fig_length,
-           "linewidth": fig_linewidth, "4mpo": fig4mpo}
+           "linewidth": fig_linewidth, "4mpo": fig4mpo, "S1mpo": figS1mpo}
 
 
 def run_figure(name, quick: bool = False, out_dir=None, progress: bool = True) -> dict:
@@ -1027,7 +1177,7 @@ def run_figure(name, quick: bool = False, out_dir=None, progress: bool = True) -
     """
     key = str(name).strip()
     key = key[3:] if key.lower().startswith("fig") else key
-    key = key.upper() if key.lower().startswith("s") else key.lower()
+    key = {k.lower(): k for k in FIGURES}.get(key.lower(), key)     # names are case-blind
     if key not in FIGURES:
         raise MpsyncError(f"unknown figure {name!r}; choose one of {', '.join(FIGURES)}")
     out_dir = Path(out_dir) if out_dir is not None else DEFAULT_OUT

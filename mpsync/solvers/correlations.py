@@ -118,7 +118,7 @@ def steady_of(steady, system, method, solve, needs=()):
 
 
 def assemble(system, method, taus, pairs, G, J=None, errors=None, diagnostics=None,
-             G_error=None) -> TwoTimeResult:
+             G_error=None, G_lower=None, J_lower=None) -> TwoTimeResult:
     """The :class:`~mpsync.result.TwoTimeResult` from a method's G_ab(tau).
 
     Parameters
@@ -129,6 +129,10 @@ def assemble(system, method, taus, pairs, G, J=None, errors=None, diagnostics=No
         <J+(tau) J-(0)>.
     G_error : callable (a, b) -> (T,) array, optional
         Error bar of G_ab(tau); ``errors["Z"]`` is then the sum of the four terms' bars.
+    G_lower : callable (a, b) -> (T,) complex array, optional
+        G_ab(tau) at a lower accuracy (the MPO's lower bond dimension), giving ``Z_lower``.
+    J_lower : (T,) complex array, optional
+        J(tau) at that lower accuracy.
     """
     pairs = np.asarray(pairs, int).reshape(-1, 2)
     T = np.asarray(taus).size
@@ -144,4 +148,9 @@ def assemble(system, method, taus, pairs, G, J=None, errors=None, diagnostics=No
             Zerr[p] = G_error(a, a) + G_error(a, b) + G_error(b, a) + G_error(b, b)
     if Zerr is not None:
         errors["Z"] = Zerr
-    return TwoTimeResult(system, method, taus, pairs, Gab, Gba, Z, J, errors, diagnostics)
+    Z_lower = None
+    if G_lower is not None:
+        Z_lower = np.array([G_lower(a, a) + G_lower(a, b) + G_lower(b, a) + G_lower(b, b)
+                            for a, b in pairs], complex).reshape(Z.shape)
+    return TwoTimeResult(system, method, taus, pairs, Gab, Gba, Z, J, errors, diagnostics,
+                         Z_lower, J_lower)

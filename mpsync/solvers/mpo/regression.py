@@ -238,7 +238,8 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
         Also <J+(tau) J-(0)> (one more run, unless the pairs cover every site).
     error_bar : bool
         Repeat at ``max_bond // 2`` from the lower rung's steady state;
-        ``errors["Z"]``, ``errors["J"]`` are the differences.
+        ``errors["Z"]``, ``errors["J"]`` are the differences (envelopes), and the
+        lower run's curves are ``Z_lower``, ``J_lower`` of the result.
     symmetry : {"auto", "U1", "none"}
         Run bond dimensions from :data:`.u1.BLOCKS_FROM_CHI` on U(1) blocks (``"auto"``:
         with symmray on numpy, from N = :data:`BLOCKS_FROM_N`; the same numbers as dense
@@ -374,7 +375,7 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
         diff = np.abs(values[(b, bonds[0])][:, a] - values[(b, bonds[-1])][:, a])
         return envelope(taus, diff) + (asymmetry if b in image else 0.0)
 
-    J = None
+    J = J_low = None
     errors = {}
     if collective:
         if extra_J:
@@ -402,4 +403,6 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
                    "mirror": bool(image), "mirror_asymmetry": asymmetry, "integrator": integrator,
                    "steady_converged": steady.diagnostics.get("converged")}
     return assemble(system, "mpo", taus, pairs, G, J, errors, diagnostics,
-                    G_error=G_err if error_bar else None)
+                    G_error=G_err if error_bar else None,
+                    G_lower=(lambda a, b: G(a, b, bonds[-1])) if error_bar else None,
+                    J_lower=J_low if error_bar else None)
