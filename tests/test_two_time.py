@@ -175,6 +175,9 @@ def test_mpo_mirror_sources_and_one_site_steps_match_exact(tmp_path):
     assert ref.Z_lower is None and ref.J_lower is None
     with pytest.raises(InvalidOptionError, match="integrator='1site'"):
         mpsync.two_time(steady, taus, method="mpo", pairs=pairs, integrator="1site")
+    from mpsync.solvers.mpo.regression import propagate
+    with pytest.raises(InvalidOptionError, match="integrator='1site'"):   # the low-level call too
+        propagate(None, [], taus, 8, 0.1, 0.0, 1e-8, 10, integrator="1site")
     detuned = DipoleSystem.chain(6, 0.1, "magic", W=2.0, delta=[0.5, 0, 0, 0, 0, 0])
     with pytest.raises(InvalidOptionError, match="not mirror-symmetric"):
         mpsync.two_time(detuned, taus, method="mpo", pairs=pairs, mirror=True)

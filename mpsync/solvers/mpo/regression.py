@@ -142,6 +142,12 @@ def envelope(taus, diff, half_width: float = ENVELOPE_HALF_WIDTH) -> np.ndarray:
     return np.array([diff[i:j].max() for i, j in zip(lo, hi)])
 
 
+def _check_integrator(integrator):
+    if integrator not in ("auto", "2site"):
+        raise InvalidOptionError(f"option integrator={integrator!r} of method='mpo' (two_time) is not one "
+                                 "of 'auto' (two-site steps until the bonds saturate, then one-site) or '2site'")
+
+
 def propagate(mpo, X0, taus, max_bond: int, dt: float, cutoff: float, krylov_tol: float,
               krylov_dim: int, deadline=None, symmetry: str = "none", integrator: str = "auto"):
     """``Tr[s+_a exp(L tau) X0]`` for every a and tau, by TDVP.
@@ -161,6 +167,7 @@ def propagate(mpo, X0, taus, max_bond: int, dt: float, cutoff: float, krylov_tol
         ``steps``, ``one_site_steps``, ``matvecs``, ``truncation``, ``bond`` (largest
         reached), ``engine``.
     """
+    _check_integrator(integrator)
     n = len(X0)
     log0 = math.log(norm(X0)) if n else 0.0
     opts = dict(max_bond=max_bond, cutoff=cutoff, krylov_tol=krylov_tol, krylov_dim=krylov_dim)
@@ -292,9 +299,7 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     cutoff = positive("cutoff", cutoff, allow_zero=True)
     krylov_tol = positive("krylov_tol", krylov_tol)
     krylov_dim = positive("krylov_dim", krylov_dim, integer=True)
-    if integrator not in ("auto", "2site"):
-        raise InvalidOptionError(f"option integrator={integrator!r} of method='mpo' (two_time) is not one "
-                                 "of 'auto' (two-site steps until the bonds saturate, then one-site) or '2site'")
+    _check_integrator(integrator)
     from ..exact.mirror import is_mirror_symmetric
 
     symmetric = n > 1 and is_mirror_symmetric(system)
