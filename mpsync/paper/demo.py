@@ -76,7 +76,7 @@ def run(out_dir=".", quick: bool = False, progress: bool = True) -> dict:
     W = [float(x) for x in np.round(factors * f_eff, 6)]
     fell_back = []
     if chain_method == "mpo":
-        fell_back.append(f"chain: MPO (TDVP) with {chain_opts}; N = {n} keeps the demo within a minute")
+        fell_back.append(f"chain: MPO (TDVP) with {chain_opts}; N = {n} keeps the demo within two minutes")
     print(f"mpsync demo: Fig. S3 in miniature, N = {n}, chain at the magic angle, spacing "
           f"{spacing} lambda, f_eff = {f_eff:.4f} Gamma")
     print(f"  chain: method={chain_method!r}; all-to-all (same f_eff, g = 0): method={ens_method!r}")
