@@ -24,7 +24,7 @@ Beyond the paper: ``length``: Z_Q at the optimal W vs chain length, magic-angle 
 emission linewidth of the same chains; ``4mpo``: the a = 0.05 lambda row of Fig. 4 at
 N = 24 (mpo, error bars) beside exact N = 12 (quick: both at N = 6); ``S1mpo``: Fig. S1's
 Gamma/gamma vs W for the magic-angle chain N = 70 (mpo, error bars) beside the paper's
-all-to-all N = 70 (quick: N = 8, checked against exact).
+all-to-all N = 70 (quick: N = 6, checked against exact).
 
 Units: Gamma = 1, lengths in lambda, angles in radians. Each figure writes its data
 (NetCDF for sweeps, CSV otherwise) and a PNG to ``out_dir`` (default
@@ -1044,11 +1044,10 @@ def figS1mpo(quick, out_dir, progress):
     W_opt (quick: 1/2, 1, 2), W_opt the optimum of the ensemble of the same f_eff (as for
     ``length``), by the default ladder (``time_budget`` 1800 s a point, as for ``length``);
     Z_ab(tau) of the central pair (a, b) = (N/2 - 1, N/2) (mirror images of each other, so
-    one source run) by quantum regression on the MPS at the
-    steady state's bond dimension and at the rung below. gamma is the log-linear slope of
-    the tail tau >= 4/(Gamma + W) of |Z_ab| (the same rule as ``S1``); its error bar the
-    difference of that slope on the two bond dimensions' curves (``Z`` and ``Z_lower``).
-    Checks: every steady state
+    one source run) by quantum regression on the MPS at the steady state's bond dimension
+    and at the rung below. gamma is the log-linear slope of the tail tau >= 4/(Gamma + W)
+    of |Z_ab| (the same rule as ``S1``); its error bar the difference of that slope on the
+    two bond dimensions' curves (``Z`` and ``Z_lower``). Checks: every steady state
     converged; every Gamma/gamma has a finite error bar below 10 %; (quick) the exact
     value lies within the bar; Gamma/gamma peaks at the W of the largest Z_Q within one
     grid step (the paper's statement for the ensemble).
