@@ -64,6 +64,7 @@ def main(argv=None):
 
     from mpsync import DipoleSystem, steady_state
     from mpsync.solvers.krylov import expm_krylov
+    from mpsync.solvers.mpo.liouvillian import residual_env_left
     from mpsync.solvers.mpo.prepare import build_mpo
     from mpsync.solvers.mpo.relax import zq_of
     from mpsync.solvers.mpo.tdvp import TDVP, _op1, _update_left, _update_right, expand_basis
@@ -91,15 +92,9 @@ def main(argv=None):
     def ein(eq, x, y):
         return np.einsum(eq, x, y, optimize=True)       # pairwise: BLAS through tensordot
 
-    def ldl_env_left(env, a, w):
-        """(conj mps, conj mpo, mpo, mps) environment of <<rho|L^dagger L|rho>> one site on
-        (pairwise contractions: numpy's greedy path for the five tensors at once is naive)."""
-        t = ein("xpqy,ysz->xpqsz", env, a)
-        t = ein("xpqsz,qrts->xprtz", t, w)
-        t = ein("xprtz,pwtu->xwrzu", t, w.conj())
-        return ein("xwrzu,xuv->vwrz", t, a.conj())
-
     def ldl_env_right(env, a, w):
+        """The mirror of :func:`residual_env_left` (pairwise contractions: numpy's greedy
+        path for the five tensors at once is the naive one)."""
         t = ein("ysz,vwrz->ysvwr", a, env)
         t = ein("ysvwr,qrts->yvwqt", t, w)
         t = ein("yvwqt,pwtu->yvqpu", t, w.conj())
@@ -113,10 +108,30 @@ def main(argv=None):
         m = int(np.prod(shape))
         return M.reshape(m, m)
 
+    def pass_both_ways(A, n, solve, grow_left, grow_right):
+        """Replace each site tensor by ``solve(i)``, left to right and back, moving the
+        centre by QR (no backward step); ``grow_left(i)`` / ``grow_right(i)`` update the
+        environments once site i is left- / right-canonical."""
+        for i in range(n - 1):
+            C = solve(i)
+            Dl, d, Dr = C.shape
+            Q, R = np.linalg.qr(C.reshape(Dl * d, Dr))
+            A[i] = Q.reshape(Dl, d, Q.shape[1])
+            grow_left(i)
+            A[i + 1] = np.tensordot(R / np.linalg.norm(R), A[i + 1], axes=([1], [0]))
+        for i in range(n - 1, 0, -1):
+            C = solve(i)
+            Dl, d, Dr = C.shape
+            Q, R = np.linalg.qr(C.reshape(Dl, d * Dr).T)
+            A[i] = Q.T.reshape(Q.shape[1], d, Dr)
+            grow_right(i)
+            A[i - 1] = np.tensordot(A[i - 1], (R / np.linalg.norm(R)).T, axes=([2], [0]))
+        A[0] = solve(0)
+
     def ldl_sweep(A, M, n):
         """One left-to-right and one right-to-left pass of local L^dagger L minimisations;
-        ``A`` right-canonical with its centre at site 0 on entry and on exit. Returns the
-        last local ||L rho|| / ||rho||."""
+        ``A`` right-canonical with its centre at site 0 on entry and on exit (not unit
+        norm: the caller's engine renormalises). Returns the last local ||L rho|| / ||rho||."""
         one = np.ones((1, 1, 1, 1), dtype=complex)
         RR = [None] * n
         RR[n - 1] = one
@@ -124,31 +139,22 @@ def main(argv=None):
             RR[i - 1] = ldl_env_right(RR[i], A[i], M[i])
         LL = [None] * n
         LL[0] = one
-        lam = np.nan
+        lam = [np.nan]
 
         def solve(i):
             H = ldl_local(LL[i], M[i], RR[i], A[i].shape)
-            H = 0.5 * (H + H.conj().T)
-            vals, vecs = np.linalg.eigh(H)
-            return vecs[:, 0].reshape(A[i].shape), float(np.sqrt(max(vals[0], 0.0)))
+            vals, vecs = np.linalg.eigh(0.5 * (H + H.conj().T))
+            lam[0] = float(np.sqrt(max(vals[0], 0.0)))
+            return vecs[:, 0].reshape(A[i].shape)
 
-        for i in range(n - 1):
-            C, lam = solve(i)
-            Dl, d, Dr = C.shape
-            Q, R = np.linalg.qr(C.reshape(Dl * d, Dr))
-            A[i] = Q.reshape(Dl, d, Q.shape[1])
-            LL[i + 1] = ldl_env_left(LL[i], A[i], M[i])
-            A[i + 1] = np.tensordot(R / np.linalg.norm(R), A[i + 1], axes=([1], [0]))
-        for i in range(n - 1, 0, -1):
-            C, lam = solve(i)
-            Dl, d, Dr = C.shape
-            Q, R = np.linalg.qr(C.reshape(Dl, d * Dr).T)
-            A[i] = Q.T.reshape(Q.shape[1], d, Dr)
+        def grow_left(i):
+            LL[i + 1] = residual_env_left(LL[i], M[i], A[i])
+
+        def grow_right(i):
             RR[i - 1] = ldl_env_right(RR[i], A[i], M[i])
-            A[i - 1] = np.tensordot(A[i - 1], (R / np.linalg.norm(R)).T, axes=([2], [0]))
-        C, lam = solve(0)
-        A[0] = C
-        return lam
+
+        pass_both_ways(A, n, solve, grow_left, grow_right)
+        return lam[0]
 
     def truncated_truth(rho, n, chi):
         """The exact rho as an MPS (site index 4 = (ket bit, bra bit), as
@@ -167,22 +173,18 @@ def main(argv=None):
     def sweep(eng, mode, tau):
         """One left-to-right and one right-to-left pass of local solves."""
         A, M, LE, RE, n = eng.mps, eng.mpo, eng.LE, eng.RE, eng.n
-        for i in range(n - 1):
-            C = local_solve(eng._counted(_op1(LE[i], M[i], RE[i])), A[i], mode, tau)
-            Dl, d, Dr = C.shape
-            Q, R = np.linalg.qr(C.reshape(Dl * d, Dr))
-            A[i] = Q.reshape(Dl, d, Q.shape[1])
+
+        def solve(i):
+            return local_solve(eng._counted(_op1(LE[i], M[i], RE[i])), A[i], mode, tau)
+
+        def grow_left(i):
             LE[i + 1] = _update_left(LE[i], A[i], M[i])
-            A[i + 1] = np.tensordot(R / np.linalg.norm(R), A[i + 1], axes=([1], [0]))
-        for i in range(n - 1, 0, -1):
-            C = local_solve(eng._counted(_op1(LE[i], M[i], RE[i])), A[i], mode, tau)
-            Dl, d, Dr = C.shape
-            Q, R = np.linalg.qr(C.reshape(Dl, d * Dr).T)
-            A[i] = Q.T.reshape(Q.shape[1], d, Dr)
+
+        def grow_right(i):
             RE[i - 1] = _update_right(RE[i], A[i], M[i])
-            A[i - 1] = np.tensordot(A[i - 1], (R / np.linalg.norm(R)).T, axes=([2], [0]))
-        C = local_solve(eng._counted(_op1(LE[0], M[0], RE[0])), A[0], mode, tau)
-        A[0] = C / np.linalg.norm(C)
+
+        pass_both_ways(A, n, solve, grow_left, grow_right)
+        A[0] = A[0] / np.linalg.norm(A[0])
 
     system = DipoleSystem.chain(args.n, args.spacing, args.theta, W=args.W)
     exact = float(steady_state(system, method="exact").ZQ)
