@@ -401,6 +401,11 @@ def _print_two_time(result):
         print(f"<J+(tau)J-(0)>   at 0: {result.J[0].real:.6g}; linewidth gamma = {g:.4g} +- {ge:.2g} Gamma; "
               f"spectrum peak at omega = {peak:.3g} Gamma (resolution {sp.resolution:.3g}, "
               f"window {sp.window})")
+    if result.J_sites is not None and result.taus.size >= 4:
+        spread, err = result.frequency_spread
+        own = result.errors.get("frequency_spread")
+        own = "" if own is None else f" (+- {float(own):.2g} between bond dimensions)"
+        print(f"frequency spread sigma_nu of <s+_a(tau)J-(0)> over the dipoles = {spread:.4g} +- {err:.2g}{own} Gamma")
     if len(result.pairs):
         fit = result.fits
         print(f"{'a':>4} {'b':>4} {'Z_ab(0)':>11} {'nu':>10} {'+-':>8} {'gamma':>10} {'+-':>8}")

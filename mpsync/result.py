@@ -388,10 +388,17 @@ class TwoTimeResult:
         from their differences to ``Z`` and ``J``); None for the other methods. For any
         quantity derived from the curves (a fit, a tail rate, a spectrum), its value on
         these minus its value on ``Z``/``J`` is its error bar by the ladder's rule.
+    J_sites : (N, T) complex ndarray or None
+        <s+_a(tau) J-(0)> for every dipole a (row a), whose sum over a is ``J``: each
+        dipole's field against the total one, read off the same propagation of
+        J- rho_ss (exact, MPO, permutational); their frequencies give
+        :attr:`frequency_spread`. None where the method does not give it.
+    J_sites_lower : (N, T) complex ndarray or None
+        The same at the MPO's lower bond dimension.
     """
 
     def __init__(self, system, method, taus, pairs, G, G_reverse, Z, J=None, errors=None,
-                 diagnostics=None, Z_lower=None, J_lower=None):
+                 diagnostics=None, Z_lower=None, J_lower=None, J_sites=None, J_sites_lower=None):
         self.system = system
         self.method = method
         self.taus = np.asarray(taus, float)
@@ -404,6 +411,9 @@ class TwoTimeResult:
         self.diagnostics = dict(diagnostics or {})
         self.Z_lower = None if Z_lower is None else np.asarray(Z_lower, complex).reshape(self.G.shape)
         self.J_lower = None if J_lower is None else np.asarray(J_lower, complex)
+        self.J_sites = None if J_sites is None else np.asarray(J_sites, complex).reshape(-1, self.taus.size)
+        self.J_sites_lower = (None if J_sites_lower is None
+                              else np.asarray(J_sites_lower, complex).reshape(-1, self.taus.size))
         self._fits = None
 
     def __repr__(self):
@@ -457,6 +467,20 @@ class TwoTimeResult:
             return float("nan"), float("nan")
         _, _, gamma, err = obs.fit_damped_cosine(self.taus, self.J, with_errors=True)
         return gamma, err[2]
+
+    @property
+    def frequency_spread(self) -> tuple:
+        """(sigma_nu, its error bound from the fits): the standard deviation over the dipoles
+        of the frequency nu_a fitted to <s+_a(tau) J-(0)> (:attr:`J_sites`), units of
+        Gamma (:func:`mpsync.observables.frequency_spread`). Zero when every dipole
+        oscillates at one frequency (synchronized; identical all-to-all dipoles by
+        symmetry). An approximate method's own error, where it has one, is
+        ``errors["frequency_spread"]`` (MPO: the difference at its two bond
+        dimensions). NaN where the method gives no ``J_sites`` or fewer than 4 delays."""
+        if self.J_sites is None or self.taus.size < 4:
+            return float("nan"), float("nan")
+        spread, err, _, _ = obs.frequency_spread(self.taus, self.J_sites)
+        return spread, err
 
     # ---------------------------------------------------------------- spectrum
     def spectrum(self, omega=None, window: str = "auto") -> Spectrum:
@@ -537,6 +561,8 @@ class TwoTimeResult:
         }
         if self.J is not None:
             out["linewidth"] = list(self.linewidth)
+        if self.J_sites is not None:
+            out["frequency_spread"] = list(self.frequency_spread)
         if self.errors:
             out["errors"] = _jsonable(self.errors)
         return out
@@ -545,10 +571,10 @@ class TwoTimeResult:
         return json.dumps(self.to_dict(**kw))
 
     def save(self, path) -> None:
-        """Save the delays, pairs, G, Z, J (and the lower bond dimension's Z and J), the
+        """Save the delays, pairs, G, Z, J, J_sites (and the lower bond dimension's), the
         system, errors and diagnostics to a ``.npz`` file (read back with :meth:`load`)."""
         arrays = dict(taus=self.taus, pairs=self.pairs, G=self.G, G_reverse=self.G_reverse, Z=self.Z)
-        for key in ("J", "Z_lower", "J_lower"):
+        for key in ("J", "Z_lower", "J_lower", "J_sites", "J_sites_lower"):
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)
         arrays.update(_system_arrays(self.system))
@@ -568,7 +594,8 @@ class TwoTimeResult:
         errors = {k[4:]: v for k, v in data.items() if k.startswith("err_")}
         return cls(_system_from(data), str(data.get("method", "unknown")), data["taus"], data["pairs"],
                    data["G"], data["G_reverse"], data["Z"], data.get("J"), errors,
-                   _diagnostics_from(data), data.get("Z_lower"), data.get("J_lower"))
+                   _diagnostics_from(data), data.get("Z_lower"), data.get("J_lower"),
+                   data.get("J_sites"), data.get("J_sites_lower"))
 
 
 _FORMAT = "mpsync-result"

@@ -13,6 +13,7 @@ import pytest
 
 import mpsync
 from mpsync import DipoleSystem, TwoTimeResult
+from mpsync import observables as obs
 from mpsync.cli import main
 from mpsync.errors import InvalidOptionError, InvalidSiteError, InvalidSystemError, NotApplicableError
 from mpsync.solvers import cumulant, declared_options, permutational
@@ -168,11 +169,20 @@ def test_mpo_mirror_sources_and_one_site_steps_match_exact(tmp_path):
     assert r.Z_lower.shape == r.Z.shape and r.J_lower.shape == r.J.shape
     assert 0 < np.abs(r.Z - r.Z_lower).max() and np.all(np.abs(r.Z - r.Z_lower) <= r.errors["Z"] + 1e-12)
     assert np.all(np.abs(full.J - full.J_lower) <= full.errors["J"] + 1e-12)
+    # <s+_a(tau) J-(0)> of every dipole from the J- run: against exact, and the spread of
+    # their frequencies within the bar of the two bond dimensions plus the phase fits' bound
+    assert r.J_sites.shape == (6, taus.size) and r.J_sites_lower.shape == (6, taus.size)
+    np.testing.assert_allclose(r.J_sites.sum(axis=0), r.J, atol=1e-12)
+    assert np.abs(r.J_sites - ref.J_sites).max() < 1e-3
+    spread, bound = r.frequency_spread
+    assert abs(spread - ref.frequency_spread[0]) <= r.errors["frequency_spread"] + bound
+    assert 0 < r.errors["frequency_spread"] < 0.1 * spread
     r.save(tmp_path / "mpo.npz")
     back = TwoTimeResult.load(tmp_path / "mpo.npz")
     np.testing.assert_array_equal(back.Z_lower, r.Z_lower)
     np.testing.assert_array_equal(back.J_lower, r.J_lower)
-    assert ref.Z_lower is None and ref.J_lower is None
+    np.testing.assert_array_equal(back.J_sites_lower, r.J_sites_lower)
+    assert ref.Z_lower is None and ref.J_lower is None and ref.J_sites_lower is None
     with pytest.raises(InvalidOptionError, match="integrator='1site'"):
         mpsync.two_time(steady, taus, method="mpo", pairs=pairs, integrator="1site")
     from mpsync.solvers.mpo.regression import propagate
@@ -181,6 +191,50 @@ def test_mpo_mirror_sources_and_one_site_steps_match_exact(tmp_path):
     detuned = DipoleSystem.chain(6, 0.1, "magic", W=2.0, delta=[0.5, 0, 0, 0, 0, 0])
     with pytest.raises(InvalidOptionError, match="not mirror-symmetric"):
         mpsync.two_time(detuned, taus, method="mpo", pairs=pairs, mirror=True)
+
+
+def test_mpo_sites_from_sources_that_cover_the_chain():
+    """Pairs whose sites cover the chain need no J- run: <s+_a(tau) J-(0)> is the sum of the
+    sources' traces (mirrored ones included), against exact."""
+    s = DipoleSystem.chain(4, 0.1, "magic", W=2.0)
+    taus = np.linspace(0.0, 1.0, 6)
+    pairs = [(0, 1), (2, 3)]
+    r = mpsync.two_time(s, taus, method="mpo", pairs=pairs, max_bond=8, dt=0.1)
+    ref = mpsync.two_time(s, taus, method="exact", pairs=pairs)
+    assert "J" not in [run["source"] for run in r.diagnostics["runs"]]
+    assert np.abs(r.J_sites - ref.J_sites).max() < 1e-3
+    np.testing.assert_allclose(r.J_sites.sum(axis=0), r.J, atol=1e-12)
+
+
+def test_frequency_spread_of_the_chain_and_of_identical_dipoles():
+    """Exact N = 6 chain: the dipoles' frequencies are mirror-symmetric, the ends turn
+    slower than the middle (fewer neighbours to shift them), the spread is resolved; the
+    all-to-all ensemble's dipoles are identical, so its spread is zero."""
+    taus = np.linspace(0.0, 4.0, 41)
+    chain = mpsync.two_time(DipoleSystem.chain(6, 0.1, "magic", W=2.0), taus, pairs=[])
+    np.testing.assert_allclose(chain.J_sites.sum(axis=0), chain.J, atol=1e-12)
+    spread, bound, nu, nu_err = obs.frequency_spread(taus, chain.J_sites)
+    np.testing.assert_allclose(nu, nu[::-1], atol=1e-8)
+    assert nu[0] < nu[1] < nu[2] and spread == pytest.approx(chain.frequency_spread[0])
+    assert 10 * bound < spread < 0.1
+    ens = mpsync.two_time(DipoleSystem.all_to_all(6, 3.0, W=2.0), taus, method="permutational", pairs=[])
+    assert ens.J_sites.shape == (6, taus.size) and ens.frequency_spread[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_phase_frequency_recovers_the_rotation_and_its_noise():
+    """The slope of the unwrapped phase: exact for exp((i nu - gamma) tau) whatever nu/gamma
+    (where a real-part cosine fit is ill-conditioned), its standard error calibrated on
+    noisy curves (seeded)."""
+    t = np.linspace(0.0, 4.0, 41)
+    for nu in (-2.0, 0.05, 0.3, 7.0):
+        got, err = obs.phase_frequency(t, 0.8 * np.exp((1j * nu - 1.5) * t))
+        assert got == pytest.approx(nu, abs=1e-10) and err < 1e-10
+    rng = np.random.default_rng(7)
+    fits = np.array([obs.phase_frequency(t, np.exp((0.5j - 1.0) * t)
+                                         + 3e-3 * (rng.normal(size=t.size) + 1j * rng.normal(size=t.size)))
+                     for _ in range(300)])
+    assert 0.8 < np.std(fits[:, 0]) / np.mean(fits[:, 1]) < 1.25
+    assert np.isnan(obs.phase_frequency(t, np.zeros(t.size))[0])
 
 
 def test_mpo_error_bar_envelope_covers_a_crossing():
@@ -237,7 +291,7 @@ def test_save_load_round_trip(tmp_path):
     path = tmp_path / "tt.npz"
     r.save(path)
     back = TwoTimeResult.load(path)
-    for name in ("taus", "pairs", "G", "G_reverse", "Z", "J"):
+    for name in ("taus", "pairs", "G", "G_reverse", "Z", "J", "J_sites"):
         np.testing.assert_array_equal(getattr(back, name), getattr(r, name))
     assert back.method == "exact" and back.system.n == 4
     np.testing.assert_allclose(back.system.g, s.g)

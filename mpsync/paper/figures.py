@@ -976,9 +976,14 @@ def fig_linewidth(quick, out_dir, progress):
     (:mod:`mpsync.solvers.mpo.regression`) at the steady state's bond dimension and at the
     rung below; gamma is the fit A cos(nu tau) exp(-gamma tau) (the FWHM of the line is
     2 gamma), its error bar the difference of the two fits plus the fit's standard error.
+    The same propagation of J- rho_ss gives <s+_a(tau) J-(0)> for every dipole a: the
+    frequency spread is the standard deviation over a of their rotation rates nu_a
+    (:attr:`~mpsync.result.TwoTimeResult.frequency_spread`), zero for the ensemble by
+    symmetry; its bar the difference at the two bond dimensions plus the phase fits' bound.
     Checks: every chain steady state converged; every linewidth has a finite error bar below
     10 % of gamma; J(0) of the regression equals sum_ab C_ab of the steady state within the
-    J error bar at tau = 0 (J- rho_ss, of bond 2 chi, is truncated to chi before it moves).
+    J error bar at tau = 0 (J- rho_ss, of bond 2 chi, is truncated to chi before it moves);
+    the spread is resolved (above its bar) at every N.
     """
     from ..model import DipoleSystem
     from ..solvers import steady_state, two_time
@@ -995,26 +1000,32 @@ def fig_linewidth(quick, out_dir, progress):
         r = two_time(ss, taus, method="mpo", pairs=[], dt=0.1, progress=progress)
         gamma, fit_err = r.linewidth
         bar = float(r.errors.get("linewidth", np.nan)) + float(fit_err)
+        spread, spread_fit_err = r.frequency_spread
+        spread_bar = float(r.errors.get("frequency_spread", np.nan)) + spread_fit_err
         ensemble = DipoleSystem.all_to_all(n, f_eff, w_opt)
         ref = two_time(dicke_steady_state(ensemble), taus, pairs=[])
         j0_off = abs(r.J[0] - ss.correlations.sum())
         if progress:
             print(f"  N = {n}: W_opt = {w_opt:.3g}, linewidth chain {gamma:.4f} +- {bar:.1e}, "
-                  f"all-to-all {ref.linewidth[0]:.4f}")
+                  f"all-to-all {ref.linewidth[0]:.4f}; frequency spread {spread:.4f} +- {spread_bar:.1e}")
         return (n, f_eff, w_opt, gamma, bar, ref.linewidth[0], float(ss.ZQ),
                 float(ss.diagnostics["converged"]), j0_off, float(r.errors["J"][0]),
-                time.perf_counter() - t0)
+                time.perf_counter() - t0, spread, spread_bar, ref.frequency_spread[0])
 
-    rows = _rows_by_length(ns, out_dir, "linewidth_quick" if quick else "linewidth", one)
+    # "_v2": the rows gained the frequency spread (2026-12-07); older caches have fewer columns
+    rows = _rows_by_length(ns, out_dir, "linewidth_v2_quick" if quick else "linewidth_v2", one)
     import xarray as xr
 
     arr = np.array(rows, dtype=float)
     names = ["f_eff", "W_opt", "gamma_chain", "gamma_chain_err", "gamma_all_to_all", "ZQ_chain",
-             "converged", "J0_vs_correlations", "J0_error_bar", "seconds"]
+             "converged", "J0_vs_correlations", "J0_error_bar", "seconds", "spread_chain",
+             "spread_chain_err", "spread_all_to_all"]
     ds = xr.Dataset({k: ("N", arr[:, j + 1]) for j, k in enumerate(names)}, coords={"N": arr[:, 0].astype(int)})
     ds.attrs.update(description="linewidth gamma of <J+(tau) J-(0)> (fit A cos(nu tau) exp(-gamma tau), "
                                 "tau <= 4) at the optimal W vs N: magic-angle chain (mpo) and all-to-all "
-                                "(permutational), spacing 0.1 lambda", units="Gamma = 1, lengths in lambda")
+                                "(permutational), spacing 0.1 lambda; spread: standard deviation over "
+                                "the dipoles a of the rotation rate of <s+_a(tau) J-(0)>",
+                    units="Gamma = 1, lengths in lambda")
     path_nc = Path(out_dir) / "figlinewidth.nc"
     ds.to_netcdf(path_nc)
     conv = ds.converged.values == 1
@@ -1028,10 +1039,17 @@ def fig_linewidth(quick, out_dir, progress):
                bool(np.all(ds.J0_vs_correlations.values <= ds.J0_error_bar.values + 1e-10)),
                "; ".join(f"N={n}: {a:.1e} (bar {b:.1e})" for n, a, b in
                          zip(ds.N.values, ds.J0_vs_correlations.values, ds.J0_error_bar.values))),
+        _check("the chain's frequency spread is resolved (larger than its error bar) at every N",
+               bool(np.all(ds.spread_chain.values > ds.spread_chain_err.values)),
+               "; ".join(f"N={n}: {a:.4f} +- {b:.1e}" for n, a, b in
+                         zip(ds.N.values, ds.spread_chain.values, ds.spread_chain_err.values))),
     ]
     png = _plot_chain_vs_ensemble(ds, "gamma", r"linewidth $\gamma/\Gamma$ of $\langle J^+(\tau) J^-\rangle$ "
                                   r"at the optimal $W$", "Emission linewidth vs chain length", out_dir, "linewidth")
-    return [str(path_nc), png], checks
+    png_spread = _plot_chain_vs_ensemble(ds, "spread", r"frequency spread $\sigma_\nu/\Gamma$ of "
+                                         r"$\langle s^+_a(\tau) J^-\rangle$", "Spread of the dipoles' "
+                                         "frequencies vs chain length", out_dir, "linewidth_spread")
+    return [str(path_nc), png, png_spread], checks
 
 
 def figS1mpo(quick, out_dir, progress):

@@ -118,7 +118,7 @@ def steady_of(steady, system, method, solve, needs=()):
 
 
 def assemble(system, method, taus, pairs, G, J=None, errors=None, diagnostics=None,
-             G_error=None, G_lower=None, J_lower=None) -> TwoTimeResult:
+             G_error=None, G_lower=None, J_lower=None, J_sites=None, J_sites_lower=None) -> TwoTimeResult:
     """The :class:`~mpsync.result.TwoTimeResult` from a method's G_ab(tau).
 
     Parameters
@@ -133,6 +133,8 @@ def assemble(system, method, taus, pairs, G, J=None, errors=None, diagnostics=No
         G_ab(tau) at a lower accuracy (the MPO's lower bond dimension), giving ``Z_lower``.
     J_lower : (T,) complex array, optional
         J(tau) at that lower accuracy.
+    J_sites, J_sites_lower : (N, T) complex arrays, optional
+        <s+_a(tau) J-(0)> for every a (and at the lower accuracy).
     """
     pairs = np.asarray(pairs, int).reshape(-1, 2)
     T = np.asarray(taus).size
@@ -153,4 +155,4 @@ def assemble(system, method, taus, pairs, G, J=None, errors=None, diagnostics=No
         Z_lower = np.array([G_lower(a, a) + G_lower(a, b) + G_lower(b, a) + G_lower(b, b)
                             for a, b in pairs], complex).reshape(Z.shape)
     return TwoTimeResult(system, method, taus, pairs, Gab, Gba, Z, J, errors, diagnostics,
-                         Z_lower, J_lower)
+                         Z_lower, J_lower, J_sites, J_sites_lower)

@@ -1480,4 +1480,4 @@ def two_time(system, taus, pairs=None, steady: SteadyState | None = None, *, pro
     diagnostics = {"seconds": _time.perf_counter() - t0, "N": n, "matvecs": matvecs,
                    "sector_size": comb(2 * n, n - 1), "steady_seconds": steady.diagnostics.get("seconds")}
     return assemble_two_time(system, METHOD, taus, pairs, lambda a, b: R[:, a, b], J,
-                             diagnostics=diagnostics)
+                             diagnostics=diagnostics, J_sites=R[:, :, n].T)

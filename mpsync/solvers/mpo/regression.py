@@ -269,8 +269,9 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     Returns
     -------
     TwoTimeResult
-        ``errors`` (with ``error_bar``: ``Z``, ``J`` and ``linewidth``, the difference of
-        the fitted linewidths of the two runs); ``diagnostics``: ``max_bond``, ``low_bond``,
+        ``errors`` (with ``error_bar``: ``Z``, ``J``, ``linewidth`` and
+        ``frequency_spread``, the differences of the fitted linewidths and of the spreads
+        of the sites' frequencies of the two runs); ``diagnostics``: ``max_bond``, ``low_bond``,
         ``runs`` (steps, one-site steps, matvecs, truncation per run), ``steady_ZQ_error``,
         ``error_bar_includes_steady_state``, ``mirror``, ``mirror_asymmetry``, ``seconds``.
 
@@ -380,24 +381,27 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
         diff = np.abs(values[(b, bonds[0])][:, a] - values[(b, bonds[-1])][:, a])
         return envelope(taus, diff) + (asymmetry if b in image else 0.0)
 
-    J = J_low = None
+    J = J_low = sites = sites_low = None
     errors = {}
     if collective:
+        # <s+_a(tau) J-(0)> for every a: the J- run's traces, or the sum over the sources
         if extra_J:
-            J = values[("J", chi)].sum(axis=1)
-            J_low = values[("J", bonds[-1])].sum(axis=1)
+            sites, sites_low = values[("J", chi)].T, values[("J", bonds[-1])].T
         else:
-            J = sum(values[(b, chi)].sum(axis=1) for b in sources)
-            J_low = sum(values[(b, bonds[-1])].sum(axis=1) for b in sources)
+            sites = sum(values[(b, chi)] for b in sources).T
+            sites_low = sum(values[(b, bonds[-1])] for b in sources).T
+        J, J_low = sites.sum(axis=0), sites_low.sum(axis=0)
         if error_bar:
             # each mirrored source adds N terms, each uncertain by the asymmetry
             errors["J"] = envelope(taus, np.abs(J - J_low)) + (0.0 if extra_J else asymmetry * n * len(image))
             if taus.size >= 4:
                 # the linewidth's bar by the same rule: its fits at the two bond dimensions
-                from ...observables import fit_damped_cosine
+                from ...observables import fit_damped_cosine, frequency_spread
 
                 gam = [fit_damped_cosine(taus, x)[2] for x in (J, J_low)]
                 errors["linewidth"] = np.float64(abs(gam[0] - gam[1]))
+                spread = [frequency_spread(taus, x)[0] for x in (sites, sites_low)]
+                errors["frequency_spread"] = np.float64(abs(spread[0] - spread[1]))
     zq_err = steady.errors.get("ZQ")
     diagnostics = {"seconds": time.perf_counter() - t0, "N": n, "max_bond": int(chi),
                    "low_bond": int(bonds[-1]) if error_bar else None, "dt": float(dt),
@@ -410,4 +414,5 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
     return assemble(system, "mpo", taus, pairs, G, J, errors, diagnostics,
                     G_error=G_err if error_bar else None,
                     G_lower=(lambda a, b: G(a, b, bonds[-1])) if error_bar else None,
-                    J_lower=J_low if error_bar else None)
+                    J_lower=J_low if error_bar else None, J_sites=sites,
+                    J_sites_lower=sites_low if error_bar else None)

@@ -476,8 +476,10 @@ def two_time(system, taus, pairs=None, steady: SteadyState | None = None, *, pro
         else:
             _, parts = _dicke_two_time(res, taus, "pair", progress)
     G = lambda a, b: parts["same"] if a == b else parts["cross"]  # noqa: E731
+    # identical dipoles: <s+_a(tau) J-(0)> is the same for every a, J / N
     return assemble(system, "permutational", taus, pairs, G, J,
-                    diagnostics={"seconds": time.perf_counter() - t0, "N": n})
+                    diagnostics={"seconds": time.perf_counter() - t0, "N": n},
+                    J_sites=np.broadcast_to(J / n, (n, J.size)))
 
 
 @dataclass
