@@ -471,8 +471,8 @@ class TwoTimeResult:
     @property
     def frequency_spread(self) -> tuple:
         """(sigma_nu, its error bound from the fits): the standard deviation over the dipoles
-        of the frequency nu_a fitted to <s+_a(tau) J-(0)> (:attr:`J_sites`), units of
-        Gamma (:func:`mpsync.observables.frequency_spread`). Zero when every dipole
+        of the rotation rate nu_a of <s+_a(tau) J-(0)> (:attr:`J_sites`; the slope of its
+        phase, :func:`mpsync.observables.phase_frequency`), units of Gamma. Zero when every dipole
         oscillates at one frequency (synchronized; identical all-to-all dipoles by
         symmetry). An approximate method's own error, where it has one, is
         ``errors["frequency_spread"]`` (MPO: the difference at its two bond
