@@ -219,6 +219,9 @@ def build_parser():
     p.add_argument("name", help="2a, 2b, 2c, 2d, 2e, 3a, 3b, 4, S1, S2, S3, length (Z_Q vs chain length), linewidth (the emission linewidth vs chain length), 4mpo (Fig. 4's a = 0.05 row at N = 24 with the MPO) or S1mpo (Fig. S1's Gamma/gamma for the N = 70 chain with the MPO), the last four beyond the paper")
     p.add_argument("--quick", action="store_true", help="smaller systems, fewer points (default: off)")
     p.add_argument("--out", help="output folder (default: validation/output)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="BLAS threads of this run (threadpoolctl); give 1 to each of several runs "
+                        "sharing one --out, which then split the points (default: the BLAS library's own)")
 
     p = sub.add_parser("validate", help="cross-solver agreement table")
     p.add_argument("--quick", action="store_true", help="smaller systems (default: off)")
@@ -500,7 +503,15 @@ def _run(args):
     if args.command == "figure":
         from .paper.figures import run_figure
 
-        info = run_figure(args.name, quick=args.quick, out_dir=args.out)
+        if args.threads is None:
+            info = run_figure(args.name, quick=args.quick, out_dir=args.out)
+        else:
+            # oversubscribed BLAS (two runs of all cores' threads each on one machine) made the
+            # MPO rungs ~9x slower and the ladder stop at its time budget (benchmarks/RESULTS.md)
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(args.threads):
+                info = run_figure(args.name, quick=args.quick, out_dir=args.out)
         failed = [c for c in info.get("checks", []) if not c[1]]
         return 1 if failed else 0
     if args.command == "validate":

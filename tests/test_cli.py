@@ -67,3 +67,26 @@ def test_user_errors_are_one_line_exit_2(capsys, argv, fragment):
     assert len(lines) == 1, err
     assert fragment in lines[0]
     assert "Traceback" not in err
+
+
+def test_figure_threads_pins_blas_for_the_run(capsys, monkeypatch, tmp_path):
+    """``mpsync figure --threads 1``: the figure runs with one BLAS thread (two runs sharing
+    ``--out`` on 2 cores must not oversubscribe), and the limit is lifted afterwards."""
+    from threadpoolctl import threadpool_info
+
+    from mpsync.paper import figures
+
+    seen = {}
+
+    def fake(name, quick, out_dir):
+        seen["threads"] = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        return {"checks": [("ok", True, "")]}
+
+    monkeypatch.setattr(figures, "run_figure", fake)
+    before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    code, _, err = run(capsys, "figure", "2e", "--threads", "1", "--out", str(tmp_path))
+    assert code == 0, err
+    assert seen["threads"] and set(seen["threads"]) == {1}
+    assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == before
+    code, _, err = run(capsys, "figure", "2e", "--threads", "0", "--out", str(tmp_path))
+    assert code == 2 and len(err.strip().splitlines()) == 1

@@ -198,6 +198,9 @@ def test_rung_cost_prediction_uses_the_measured_growth():
     assert ladder.predicted_rung_seconds([rec(8, 1.0), rec(16, 2 ** 2.5)], 32) == pytest.approx(2 ** 5)
     # a warm rung cheaper than the cold one below it (p < 0): held at chi^2
     assert ladder.predicted_rung_seconds([rec(8, 10.0), rec(16, 5.0)], 32) == pytest.approx(20.0)
+    # a rejected rung's verification rounds are not the next rung's cost: its first pass is
+    rejected = {"max_bond": 16, "seconds": 100.0, "first_pass_seconds": 20.0, "verify_rounds": 2}
+    assert ladder.predicted_rung_seconds([rec(8, 10.0), rejected], 32) == pytest.approx(80.0)
 
 
 def test_default_time_budget_is_declared():
