@@ -214,3 +214,23 @@ def test_exact_steady_states_pass_the_state_check():
     rho = exact.density_matrix(DipoleSystem.chain(4, 0.1, "magic", W=2.0))
     assert np.linalg.eigvalsh(rho)[0] > -1e-12
     assert qfi(rho) > 0
+
+
+def test_phase_frequency_sensitivity_bounds_a_bounded_change():
+    """|delta nu| <= K epsilon for any change of modulus <= epsilon, and the bound is reached
+    (to first order) by the phase error that has the sign of tau - tau_m."""
+    from mpsync.observables import phase_frequency, phase_frequency_sensitivity
+
+    t = np.linspace(0.0, 4.0, 41)
+    g = 0.8 * np.exp((0.3j - 0.9) * t)
+    K = phase_frequency_sensitivity(t, g)
+    nu0 = phase_frequency(t, g)[0]
+    eps = 1e-6
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        d = eps * rng.uniform(0, 1, t.size) * np.exp(2j * np.pi * rng.uniform(size=t.size))
+        assert abs(phase_frequency(t, g + d)[0] - nu0) <= K * eps * (1 + 1e-3)
+    w = np.abs(g) ** 2
+    tm = np.sum(w * t) / np.sum(w)
+    worst = g * (1 + 1j * eps * np.sign(t - tm) / np.abs(g))
+    assert abs(phase_frequency(t, worst)[0] - nu0) == pytest.approx(K * eps, rel=1e-3)

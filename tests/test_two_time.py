@@ -204,6 +204,15 @@ def test_mpo_sites_from_sources_that_cover_the_chain():
     assert "J" not in [run["source"] for run in r.diagnostics["runs"]]
     assert np.abs(r.J_sites - ref.J_sites).max() < 1e-3
     np.testing.assert_allclose(r.J_sites.sum(axis=0), r.J, atol=1e-12)
+    # sources 2 and 3 are read off the runs of their images 1 and 0: the spread's error bar
+    # holds the bond-dimension difference plus the mirror asymmetry's bound
+    assert r.diagnostics["mirror"] and r.diagnostics["mirror_asymmetry"] > 0
+    diff = abs(obs.frequency_spread(taus, r.J_sites)[0] - obs.frequency_spread(taus, r.J_sites_lower)[0])
+    K = max(obs.phase_frequency_sensitivity(taus, x) for x in r.J_sites)
+    assert r.errors["frequency_spread"] == pytest.approx(diff + 2 * r.diagnostics["mirror_asymmetry"] * K)
+    plain = mpsync.two_time(s, taus, method="mpo", pairs=pairs, max_bond=8, dt=0.1, mirror=False)
+    assert plain.errors["frequency_spread"] == pytest.approx(
+        abs(obs.frequency_spread(taus, plain.J_sites)[0] - obs.frequency_spread(taus, plain.J_sites_lower)[0]))
 
 
 def test_frequency_spread_of_the_chain_and_of_identical_dipoles():

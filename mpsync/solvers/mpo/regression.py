@@ -401,7 +401,15 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
                 gam = [fit_damped_cosine(taus, x)[2] for x in (J, J_low)]
                 errors["linewidth"] = np.float64(abs(gam[0] - gam[1]))
                 spread = [frequency_spread(taus, x)[0] for x in (sites, sites_low)]
-                errors["frequency_spread"] = np.float64(abs(spread[0] - spread[1]))
+                spread_err = abs(spread[0] - spread[1])
+                if not extra_J and image:
+                    # every site's curve sums len(image) mirrored terms, each uncertain by the
+                    # asymmetry: sigma_nu moves by at most the largest nu_a shift
+                    from ...observables import phase_frequency_sensitivity
+
+                    eps = asymmetry * len(image)
+                    spread_err += eps * max(phase_frequency_sensitivity(taus, x) for x in sites)
+                errors["frequency_spread"] = np.float64(spread_err)
     zq_err = steady.errors.get("ZQ")
     diagnostics = {"seconds": time.perf_counter() - t0, "N": n, "max_bond": int(chi),
                    "low_bond": int(bonds[-1]) if error_bar else None, "dt": float(dt),
