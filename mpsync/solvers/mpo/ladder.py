@@ -199,7 +199,7 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
         ``diagnostics``: ``converged``, ``stop_reason``, ``ladder`` (per rung:
         ``max_bond``, ``ZQ``, ``ZQ2``, ``drift``, ``drift_ZQ2``, ``certificate``
         (``||P_2 L rho|| / ||rho||``), ``certified``, ``verify_rounds``,
-        ``rejected_because``, ``unphysical``, ``seconds``, ``steps``, ``time``,
+        ``rejected_because``, ``unphysical``, ``seconds``, ``first_pass_seconds``, ``steps``, ``time``,
         ``stop_reason``, ``bond``, ``matvecs``, ``rejected_steps``: steps undone for going
         unphysical; ``charge_leak``: see :class:`.u1.BlockTDVP`), ``max_bond``, ``bond_dims``,
         ``mpo_bond_dims``, ``certificate`` (the returned rung's), ``uncertified_rungs``
@@ -511,8 +511,8 @@ def predicted_rung_seconds(records, chi) -> float:
     the cost of a rung's own relaxation, and the next rung starts without them. Counted in
     (the magic-angle chain N = 40 at W_opt: the rejected chi = 16 rung took 100 s with 2
     rounds), they predicted 800 s for chi = 32, which took 120 s; with 3 jobs on 2 cores the
-    prediction passed the 1800 s budget and the ladder stopped, unconverged, at chi = 8. Measured (benchmarks/
-    RESULTS.md, "The rung-cost prediction"): the first rung relaxes from a product state
+    prediction passed the 1800 s budget and the ladder stopped, unconverged, at chi = 8.
+    Measured (benchmarks/RESULTS.md, "The rung-cost prediction"): the first rung relaxes from a product state
     and costs as much as the next one or more (the next one cost 0.75-3.8 times as much on
     the chains and the all-to-all ensemble measured, i.e. p <= 1.9), so the dense-matvec
     bound chi^3 made the ladder stop with most of its budget unused. A rung that still

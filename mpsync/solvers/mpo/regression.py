@@ -408,7 +408,7 @@ def two_time(system, taus, pairs=None, steady=None, *, max_bond: int | None = No
                     from ...observables import phase_frequency_sensitivity
 
                     eps = asymmetry * len(image)
-                    spread_err += eps * max(phase_frequency_sensitivity(taus, x) for x in sites)
+                    spread_err += eps * np.max([phase_frequency_sensitivity(taus, x) for x in sites])
                 errors["frequency_spread"] = np.float64(spread_err)
     zq_err = steady.errors.get("ZQ")
     diagnostics = {"seconds": time.perf_counter() - t0, "N": n, "max_bond": int(chi),
