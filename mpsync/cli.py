@@ -503,15 +503,13 @@ def _run(args):
     if args.command == "figure":
         from .paper.figures import run_figure
 
-        if args.threads is None:
-            info = run_figure(args.name, quick=args.quick, out_dir=args.out)
-        else:
-            # oversubscribed BLAS (two runs of all cores' threads each on one machine) made the
-            # MPO rungs ~9x slower and the ladder stop at its time budget (benchmarks/RESULTS.md)
-            from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits
 
-            with threadpool_limits(args.threads):
-                info = run_figure(args.name, quick=args.quick, out_dir=args.out)
+        # oversubscribed BLAS (two runs of all cores' threads each on one machine) made the
+        # MPO rungs ~9x slower and the ladder stop at its time budget (benchmarks/RESULTS.md);
+        # threadpool_limits(None) leaves the threads as they are
+        with threadpool_limits(args.threads):
+            info = run_figure(args.name, quick=args.quick, out_dir=args.out)
         failed = [c for c in info.get("checks", []) if not c[1]]
         return 1 if failed else 0
     if args.command == "validate":

@@ -455,6 +455,22 @@ def fit_damped_cosine(tau, values, with_errors: bool = False):
     return (*fit, errors) if with_errors else fit
 
 
+def _phase_fit_weights(tau, values, floor):
+    """The delays kept by :func:`phase_frequency` (|G| above ``floor`` max|G|), and there
+    |G|, the weights |G|^2 / sum |G|^2, the weighted centre tau_m, sum w (tau - tau_m)^2
+    and arg G; None when fewer than 3 delays are kept."""
+    tau = np.asarray(tau, float)
+    v = np.asarray(values, complex)
+    amp = np.abs(v)
+    keep = amp > floor * max(amp.max(), 1e-300)
+    if keep.sum() < 3:
+        return None
+    x, amp = tau[keep], amp[keep]
+    w = amp ** 2 / np.sum(amp ** 2)
+    xm = np.sum(w * x)
+    return x, amp, w, xm, np.sum(w * (x - xm) ** 2), np.angle(v[keep])
+
+
 def phase_frequency(tau, values, floor: float = 1e-8):
     r"""Mean rotation rate of a complex two-time curve: the frequency nu of
     G(tau) ~ |G(tau)| exp(i nu tau).
@@ -491,17 +507,12 @@ def phase_frequency(tau, values, floor: float = 1e-8):
     >>> round(nu, 10), err < 1e-10
     (0.7, True)
     """
-    tau = np.asarray(tau, float)
-    v = np.asarray(values, complex)
-    amp = np.abs(v)
-    keep = amp > floor * max(amp.max(), 1e-300)
-    if keep.sum() < 3:
+    fit = _phase_fit_weights(tau, values, floor)
+    if fit is None:
         return float("nan"), float("nan")
-    x, amp = tau[keep], amp[keep]
-    y = np.unwrap(np.angle(v[keep]))
-    w = amp ** 2 / np.sum(amp ** 2)
-    xm, ym = np.sum(w * x), np.sum(w * y)
-    sxx = np.sum(w * (x - xm) ** 2)
+    x, _, w, xm, sxx, phase = fit
+    y = np.unwrap(phase)
+    ym = np.sum(w * y)
     nu = np.sum(w * (x - xm) * (y - ym)) / sxx
     resid = y - ym - nu * (x - xm)
     dof = max(x.size - 2, 1)
@@ -531,16 +542,10 @@ def phase_frequency_sensitivity(tau, values, floor: float = 1e-8) -> float:
     >>> bool(K > 0)
     True
     """
-    tau = np.asarray(tau, float)
-    v = np.asarray(values, complex)
-    amp = np.abs(v)
-    keep = amp > floor * max(amp.max(), 1e-300)
-    if keep.sum() < 3:
+    fit = _phase_fit_weights(tau, values, floor)
+    if fit is None:
         return float("nan")
-    x, amp = tau[keep], amp[keep]
-    w = amp ** 2 / np.sum(amp ** 2)
-    xm = np.sum(w * x)
-    sxx = np.sum(w * (x - xm) ** 2)
+    x, amp, w, xm, sxx, _ = fit
     return float(np.sum(amp * np.abs(x - xm)) / (np.sum(amp ** 2) * sxx))
 
 
