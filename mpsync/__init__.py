@@ -18,7 +18,8 @@ True
 
 from .couplings import MAGIC_ANGLE
 from .errors import (ConvergenceError, ConvergenceWarning, InvalidOptionError, InvalidSystemError,
-                     MpsyncError, NoErrorBarWarning, NotApplicableError, TooLargeError)
+                     MpsyncError, NoErrorBarWarning, NotApplicableError, StrongExchangeWarning,
+                     TooLargeError)
 from .model import DipoleSystem
 from .observables import (ZQ_MAX, mutual_information, qfi, quantum_discord,
                           entanglement_witness_bounds)
@@ -33,7 +34,7 @@ __all__ = [
     "mutual_information", "quantum_discord", "qfi", "entanglement_witness_bounds",
     "MAGIC_ANGLE", "ZQ_MAX", "MpsyncError", "InvalidSystemError", "NotApplicableError",
     "TooLargeError", "InvalidOptionError", "ConvergenceError", "ConvergenceWarning",
-    "NoErrorBarWarning",
+    "NoErrorBarWarning", "StrongExchangeWarning",
 ]
 
 

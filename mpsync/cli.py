@@ -23,6 +23,7 @@ refused with the list of those it does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -382,15 +383,22 @@ def _one_line(text) -> str:
     return text if text else "(no message)"
 
 
-def _report_warnings(caught):
-    """One line per distinct warning on stderr."""
-    seen = set()
-    for w in caught:
-        line = _one_line(w.message)
-        if line in seen:
-            continue
-        seen.add(line)
-        print(f"mpsync: warning: {line}", file=sys.stderr)
+@contextlib.contextmanager
+def _warnings_to_stderr():
+    """Every warning of the run as one line on stderr (``mpsync: warning: ...``) when it is
+    raised, each distinct line once: one said before a long run is read before it."""
+    said = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            text = _one_line(message)
+            if text not in said:
+                said.add(text)
+                print(f"mpsync: warning: {text}", file=sys.stderr, flush=True)
+
+        warnings.showwarning = show
+        yield
 
 
 def _print_two_time(result):
@@ -426,10 +434,8 @@ def _two_time(args):
     pairs = pairs_from_args(args.pairs)
     _check_paths(args)
     taus = np.linspace(0.0, args.tau_max, args.steps + 1)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _warnings_to_stderr():
         result = mpsync.two_time(system, taus, method=args.method, pairs=pairs, **opts)
-    _report_warnings(caught)
     if args.save:
         result.save(args.save)
     if args.json:
@@ -447,10 +453,8 @@ def _solve(args):
     opts = solver_options(args, entry)
     _check_paths(args)
     if args.command == "steady":
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _warnings_to_stderr():
             result = mpsync.steady_state(system, method=args.method, **opts)
-        _report_warnings(caught)
         if args.save:
             result.save(args.save)
         if args.json:
@@ -460,10 +464,8 @@ def _solve(args):
         return 0
     times = np.linspace(0.0, args.t_max, args.steps + 1)
     t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _warnings_to_stderr():
         series = mpsync.evolve(system, times, initial=args.initial, method=args.method, **opts)
-    _report_warnings(caught)
     series.diagnostics.setdefault("seconds", time.perf_counter() - t0)
     if args.save:
         series.save(args.save)

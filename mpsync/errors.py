@@ -22,6 +22,7 @@ __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
     "NoErrorBarWarning",
+    "StrongExchangeWarning",
     "UnphysicalStateError",
     "UnphysicalStateWarning",
     "NotLindbladWarning",
@@ -78,6 +79,16 @@ class NoErrorBarWarning(UserWarning):
     explicit ``max_bond``): its numbers may be off by more than any figure in ``errors``
     (which is empty) suggests; ``diagnostics`` states what is known (the MPO rung's
     certificate ``||P_2 L rho|| / ||rho||``)."""
+
+
+class StrongExchangeWarning(UserWarning):
+    """The exchange couplings are far above the dissipative rates (the MPO's
+    ``max |g_ab| / (Gamma + W)`` above :data:`mpsync.solvers.mpo.ladder.STRONG_EXCHANGE`):
+    there the fixed points of the MPO's projected flow are biased at every bond dimension
+    below the exact one by more than the rungs differ, so the ladder's error bar does not
+    bound the error. The result is returned with ``diagnostics["converged"]`` False (unless
+    the ladder reached the exact bond dimension); ``method='exact'`` is the answer at
+    N <= 14 (docs/solvers.md, the MPO's "Validity")."""
 
 
 class UnphysicalStateError(MpsyncError, ValueError):

@@ -16,7 +16,7 @@ import pytest
 
 import mpsync
 from mpsync import DipoleSystem
-from mpsync.errors import ConvergenceWarning, NoErrorBarWarning
+from mpsync.errors import ConvergenceError, ConvergenceWarning, NoErrorBarWarning, StrongExchangeWarning
 from mpsync.solvers.mpo import ladder, tdvp
 from mpsync.solvers.mpo.liouvillian import residual_norm
 from mpsync.solvers.mpo.prepare import build_mpo
@@ -237,6 +237,77 @@ def test_unphysical_rung_is_never_converged():
     assert ladder._unphysical(good) is None
     rec["unphysical"] = None
     assert ladder._judge(rec, []) is None
+
+
+def test_exchange_ratio_of_the_measured_cases():
+    """The threshold sits between the measured cases (benchmarks/RESULTS.md, "Strong exchange"):
+    the ladder converged to exact at 28 and was biased beyond its rung differences at 60."""
+    assert ladder.exchange_ratio(DipoleSystem.chain(10, 0.03, 0.5, W=4.0)) == pytest.approx(60.09, abs=0.01)
+    assert ladder.exchange_ratio(DipoleSystem.chain(10, 0.05, 0.35, W=2.0)) == pytest.approx(28.02, abs=0.01)
+    assert 28.02 < ladder.STRONG_EXCHANGE < 60.09
+    assert ladder.exchange_ratio(DipoleSystem.all_to_all(6, 3.0, W=1.0)) == 0.0
+
+
+def test_strong_exchange_warns_before_the_work_and_is_never_converged(monkeypatch):
+    """Above STRONG_EXCHANGE a ladder whose rungs agree is still not called converged (its bar
+    bounds their difference, not their common bias); the warning comes before the first rung."""
+    system = DipoleSystem.chain(6, 0.1, "magic", W=2.0)
+    ratio = ladder.exchange_ratio(system)
+    kwargs = dict(method="mpo", ladder=(4, 8, 16), zq_tol=1e-2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StrongExchangeWarning)
+        ref = mpsync.steady_state(system, **kwargs)
+    assert ref.diagnostics["converged"] and ref.diagnostics["exchange_ratio"] == pytest.approx(ratio)
+    monkeypatch.setattr(ladder, "STRONG_EXCHANGE", ratio / 2)      # this chain is now "strong"
+    order = []
+    real_climb = ladder._climb
+    monkeypatch.setattr(ladder, "_climb", lambda **kw: (order.append("climb"), real_climb(**kw))[1])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        ss = mpsync.steady_state(system, **kwargs)
+    kinds = [w.category for w in record]
+    assert "use method='exact'" in str(record[0].message)
+    assert record[0].filename == __file__           # the user's line, not mpsync's
+    assert kinds[0] is StrongExchangeWarning and order == ["climb"]
+    assert ConvergenceWarning in kinds
+    assert not ss.diagnostics["converged"] and "strong exchange" in ss.diagnostics["warning"]
+    # the numbers are those of the same ladder: only the verdict changes
+    assert float(ss.ZQ) == pytest.approx(float(ref.ZQ), abs=1e-12)
+    assert ss.errors["ZQ"] == pytest.approx(ref.errors["ZQ"])
+
+
+def test_strong_exchange_at_the_exact_bond_stays_converged(monkeypatch):
+    """N = 4: the ladder reaches the exact bond dimension 16, where nothing is truncated."""
+    system = DipoleSystem.chain(4, 0.1, "magic", W=2.0)
+    monkeypatch.setattr(ladder, "STRONG_EXCHANGE", 0.0)
+    with pytest.warns(StrongExchangeWarning):
+        ss = mpsync.steady_state(system, method="mpo")
+    assert ss.diagnostics["converged"] and ss.diagnostics["stop_reason"] == "exact_bond"
+
+
+def test_strong_exchange_cli_line_comes_before_the_run(monkeypatch, capsys):
+    from mpsync.cli import main
+
+    monkeypatch.setattr(ladder, "STRONG_EXCHANGE", 0.0)
+    at_start = []
+    real_climb = ladder._climb
+    monkeypatch.setattr(ladder, "_climb", lambda **kw: (at_start.append(capsys.readouterr().err),
+                                                         real_climb(**kw))[1])
+    rc = main(["steady", "--model", "chain", "--n", "6", "--spacing", "0.1", "--theta", "magic",
+               "--W", "2", "--method", "mpo", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert at_start[0].startswith("mpsync: warning: method='mpo': strong exchange")
+    assert at_start[0].count("\n") == 1                       # one line, said before the climb
+    assert json.loads(out)["diagnostics"]["converged"] is False
+    assert "did not converge" in err and err.count("mpsync: warning:") == 1
+
+
+def test_strong_exchange_refusal_names_it(monkeypatch):
+    system = DipoleSystem.chain(6, 0.03, 0.5, W=4.0)
+    with pytest.warns(StrongExchangeWarning):
+        with pytest.raises(ConvergenceError, match="strong exchange.*exact' \\(N <= 14\\)"):
+            mpsync.steady_state(system, method="mpo", time_budget=1e-3)
 
 
 def test_a_rung_whose_step_collapses_is_left_out_not_fatal(monkeypatch, exact8):

@@ -30,6 +30,7 @@ that would. A result whose ``diagnostics["converged"]`` is False comes with a
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import inspect
@@ -222,14 +223,32 @@ def check_options(method: str, entry: str, options: dict) -> dict:
     return out
 
 
-def _after(result, caught, entry_label):
-    """Re-emit the solver's warnings; warn (once) when the result did not converge."""
-    warned = False
-    for w in caught:
-        warned = warned or issubclass(w.category, ConvergenceWarning)
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+@contextlib.contextmanager
+def _watching_warnings():
+    """Let every warning a solver emits through as it happens, noting whether one was a
+    ConvergenceWarning (``seen["convergence"]``).
+
+    Not a recording: a warning said before a long run (the MPO's strong-exchange warning)
+    must reach the user before the run, and one said before an exception must not be lost
+    with it. Entering ``catch_warnings`` resets the once-per-location registries, so a
+    repeated call warns again, as a recording would have.
+    """
+    seen = {"convergence": False}
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, *args, **kwargs):
+            seen["convergence"] = seen["convergence"] or issubclass(category, ConvergenceWarning)
+            return shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield seen
+
+
+def _after(result, seen, entry_label):
+    """Warn (once) when the result did not converge and the solver did not say so itself."""
     diag = getattr(result, "diagnostics", None) or {}
-    if diag.get("converged") is False and not warned:
+    if diag.get("converged") is False and not seen["convergence"]:
         why = diag.get("stop_reason") or diag.get("warning") or "stopping criterion not reached"
         res = diag.get("residual")
         res = (f", residual {float(res):.3g}" if isinstance(res, (int, float, np.floating))
@@ -269,9 +288,9 @@ def steady_state(system, method: str = "exact", **options):
     method = _canonical_method(method)
     options = check_options(method, "steady_state", options)
     applicability.check(method, system, "steady_state", options)
-    with warnings.catch_warnings(record=True) as caught:
+    with _watching_warnings() as seen:
         result = get_solver(method).steady_state(system, **options)
-    return _after(result, caught, "steady state")
+    return _after(result, seen, "steady state")
 
 
 def evolve(system, times, initial="down", method: str = "exact", **options):
@@ -296,9 +315,9 @@ def evolve(system, times, initial="down", method: str = "exact", **options):
     method = _canonical_method(method)
     options = check_options(method, "evolve", options)
     applicability.check(method, system, "evolve", {**options, "initial": initial})
-    with warnings.catch_warnings(record=True) as caught:
+    with _watching_warnings() as seen:
         result = get_solver(method).evolve(system, times, initial=initial, **options)
-    return _after(result, caught, "evolution")
+    return _after(result, seen, "evolution")
 
 
 def two_time(system_or_result, taus, method: str | None = None, pairs=None, **options):
@@ -374,6 +393,6 @@ def two_time(system_or_result, taus, method: str | None = None, pairs=None, **op
     pairs = resolve_pairs(pairs, system.n)
     options = check_options(method, "two_time", options)
     applicability.check(method, system, "two_time", options)
-    with warnings.catch_warnings(record=True) as caught:
+    with _watching_warnings() as seen:
         result = get_solver(method).two_time(system, taus, pairs, steady, **options)
-    return _after(result, caught, "two-time functions")
+    return _after(result, seen, "two-time functions")

@@ -46,7 +46,7 @@ import numpy as np
 from autoray import to_numpy
 
 from ...errors import (ConvergenceError, ConvergenceWarning, InvalidOptionError, NoErrorBarWarning,
-                      TooLargeError, check_memory)
+                      StrongExchangeWarning, TooLargeError, check_memory, user_stacklevel)
 from ...result import SteadyState
 from .checkpoint import check_checkpoint_path, load_checkpoint, save_checkpoint
 from .prepare import (build_mpo, check_chain, check_fits, full_bond, initial_mps, moments_of,
@@ -56,7 +56,8 @@ from .state import to_quimb
 from . import u1
 from .tdvp import TDVP, DeadlineReached, antihermitian_norm, expand_basis, residual_norm, trace_normalized
 
-__all__ = ["steady_state", "DEFAULT_LADDER", "DEFAULT_TIME_BUDGET", "ladder_error", "zq_error"]
+__all__ = ["steady_state", "DEFAULT_LADDER", "DEFAULT_TIME_BUDGET", "STRONG_EXCHANGE", "exchange_ratio",
+           "ladder_error", "zq_error"]
 
 METHOD = "mpo"
 
@@ -68,6 +69,34 @@ DEFAULT_LADDER = (8, 16, 32, 64, 128, 256, 512, 1024)
 #: (chi = 256, 7e-7 from exact) and every all-to-all case of benchmarks/RESULTS.md up to N = 60
 #: returns within it, while an unbounded climb to chi = 512 or 1024 can take hours.
 DEFAULT_TIME_BUDGET = 600.0
+
+#: ``max |g_ab| / (Gamma + W)`` above which the ladder's error bar is not trusted
+#: (:func:`exchange_ratio`). Measured against the exact solver (benchmarks/RESULTS.md, "Strong
+#: exchange"): at 28 (chain spacing 0.05, theta 0.35, W = 2) the rungs converge to the exact
+#: Z_Q and the bar covers the true error (N = 10: 5.5e-6; N = 14: 2.8e-4 within 1.9e-3); at 60
+#: (spacing 0.03, theta 0.5, W = 4, N = 10) the projected flow's fixed point is 1e-2 off at
+#: chi = 16 and >= 7e-3 at chi = 32, more than the two rungs differ. 40 lies between.
+STRONG_EXCHANGE = 40.0
+
+
+def exchange_ratio(system) -> float:
+    r"""How strong the exchange is against the dissipation: ``max_ab |g_ab| / (Gamma + W)``.
+
+    The coherent part ``-i[H, rho]`` of L grows with ``|g|`` while Z_Q is set by the
+    dissipative rates Gamma and W. Near a truncated state ``rho + d`` the fixed point of the
+    projected flow moves by about ``(P L P)^-1 P L d``: the commutator turns the truncation
+    error ``d`` into a residual ``|g| |d|`` that the Gamma-scale dissipative modes amplify,
+    so above :data:`STRONG_EXCHANGE` the rungs are biased by more than they differ.
+
+    Examples
+    --------
+    >>> from mpsync import DipoleSystem
+    >>> round(exchange_ratio(DipoleSystem.chain(10, 0.03, 0.5, W=4.0)), 1)   # max |g| = 300
+    60.1
+    >>> exchange_ratio(DipoleSystem.chain(10, 0.1, "magic", W=2.0)) < 1
+    True
+    """
+    return float(np.max(np.abs(system.g), initial=0.0) / (system.gamma + system.W))
 
 
 def _rungs(n, max_bond, ladder):
@@ -256,6 +285,16 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
     rungs = _rungs(n, max_bond, ladder)
     if checkpoint is not None:
         check_checkpoint_path(checkpoint)
+    ratio = exchange_ratio(system)
+    strong = ratio > STRONG_EXCHANGE and rungs[0] < full_bond(n)
+    if strong:
+        # said before the work: such a run can take many minutes and then still not be the answer
+        warnings.warn(
+            f"method='mpo': strong exchange, max |g_ab| = {ratio * (system.gamma + system.W):.3g} Gamma = "
+            f"{ratio:.3g} (Gamma + W) > {STRONG_EXCHANGE:g}: below the exact bond dimension the MPO's rungs "
+            "are biased here by more than they differ (measured 1e-2 in Z_Q at N = 10, chi = 16-32), so the "
+            "result will not be called converged; use method='exact' (N <= 14)",
+            StrongExchangeWarning, stacklevel=user_stacklevel())
     mpo, mpo_dims = build_mpo(system, mpo_cutoff, like)
     check_fits(n, rungs[0], mpo_dims, krylov_dim)
     cfg = dict(system=system, mpo=mpo, mpo_dims=mpo_dims, rungs=rungs, settings=settings,
@@ -275,8 +314,8 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
         if not records:
             raise ConvergenceError(
                 f"method='mpo': not even the first rung (max_bond={rungs[0]}) finished within "
-                f"time_budget={time_budget:g} s; raise time_budget (None: no bound), or try "
-                "another method: 'exact' (N <= 12), 'permutational' (all-to-all), 'cumulant'")
+                f"time_budget={time_budget:g} s{_strong_note(strong, ratio)}; raise time_budget (None: no "
+                "bound), or try another method: 'exact' (N <= 14), 'permutational' (all-to-all), 'cumulant'")
         mps = trace_normalized(eng.state())
         moments = moments_of(mps)
         why = _unphysical(moments)
@@ -287,15 +326,16 @@ def steady_state(system, *, max_bond: int | None = None, ladder=None, zq_tol: fl
         if resume is not None or retries == 2:
             raise ConvergenceError(
                 f"method='mpo' ended on an unphysical state ({why}) even with dt_max="
-                f"{settings.dt_max:.3g}; try a smaller dt_max or another method: 'exact' (N <= 12), "
-                "'permutational' (all-to-all), 'cumulant'")
+                f"{settings.dt_max:.3g}{_strong_note(strong, ratio)}; try a smaller dt_max or another "
+                "method: 'exact' (N <= 14), 'permutational' (all-to-all), 'cumulant'")
         retries += 1
         settings.dt_max /= 5.0
     result = _result(system, eng, records, ctrl, stop, time.perf_counter() - t_start + secs,
                      mpo=mpo, mpo_dims=mpo_dims, zq_tol=zq_tol, single=max_bond is not None,
                      residual=residual, like=like, resume=resume, retries=retries,
                      moments=moments, mps=mps, symmetry=symmetry,
-                     previous=certified[-2] if len(certified) >= 2 else None)
+                     previous=certified[-2] if len(certified) >= 2 else None,
+                     exchange=(ratio, strong))
     # two_time propagates with the Liouvillian whose fixed point this is (same compression)
     result.diagnostics["mpo_cutoff"] = mpo_cutoff
     return result
@@ -644,11 +684,12 @@ def _engine_class(symmetry, chi):
 
 
 def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol, single, residual,
-            like, resume, retries, moments, mps, symmetry="none", previous=None):
+            like, resume, retries, moments, mps, symmetry="none", previous=None, exchange=(0.0, False)):
     """Assemble the SteadyState (errors from the ladder, diagnostics, warning).
 
     ``previous``: (max_bond, MPS) of the certified rung below the returned one, kept in
-    ``extras["previous_mps"]`` (trace 1) for the two-time error bar."""
+    ``extras["previous_mps"]`` (trace 1) for the two-time error bar. ``exchange``:
+    (:func:`exchange_ratio`, whether it is above :data:`STRONG_EXCHANGE`)."""
     n = system.n
     if not records:
         raise ConvergenceError("method='mpo': no rung finished within the time budget; raise "
@@ -667,6 +708,9 @@ def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol,
         errors["sz"] = np.abs(np.asarray(last["sz"]) - np.asarray(prev["sz"]))
     converged = bool(accepted) and last["stop_reason"] == "converged" and \
         stop in ("converged", "exact_bond", "single_rung")
+    # at strong exchange the rungs' differences do not bound their bias: only the exact bond does
+    distrusted = exchange[1] and stop != "exact_bond" and converged
+    converged = converged and not distrusted
     res = None
     residual_note = None
     if residual is True or (residual == "auto" and _residual_is_cheap(eng, mpo_dims, n, seconds)):
@@ -700,6 +744,7 @@ def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol,
         "backend": str(like),
         "symmetry": symmetry,
         "dt_max_retries": retries,
+        "exchange_ratio": float(exchange[0]),
     }
     if resume is not None:
         diagnostics["resumed_from"] = str(resume)
@@ -710,7 +755,11 @@ def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol,
     if left_out:
         diagnostics["uncertified_rungs"] = left_out
     if not converged:
-        if not accepted:
+        if distrusted:
+            detail = (f"strong exchange (max |g_ab| / (Gamma + W) = {exchange[0]:.3g} > {STRONG_EXCHANGE:g}): "
+                      "the rungs agree, but below the exact bond dimension their common bias can exceed "
+                      "their difference, so the error bar is not a bound; use method='exact' (N <= 14)")
+        elif not accepted:
             detail = (f"the rung at max_bond={last['max_bond']} was not certified: "
                       f"{last.get('rejected_because') or last['stop_reason']}")
         elif stop == "single_rung" or (last["stop_reason"] != "converged"):
@@ -724,19 +773,25 @@ def _result(system, eng, records, ctrl, stop, seconds, *, mpo, mpo_dims, zq_tol,
                        "and its error bar")
         diagnostics["warning"] = detail
         warnings.warn(f"method='mpo' did not converge: {detail}; diagnostics['converged'] is False",
-                      ConvergenceWarning, stacklevel=3)
+                      ConvergenceWarning, stacklevel=user_stacklevel())
     elif stop == "single_rung":
         detail = (f"a single rung at max_bond={last['max_bond']}: Z_Q = {last['ZQ']:.6g} has no "
                   f"bond-dimension error bar (certificate ||P2 L rho||/||rho|| = "
                   f"{diagnostics['certificate']:.3g}); run the ladder (no max_bond) for one")
         diagnostics["warning"] = detail
-        warnings.warn(f"method='mpo': {detail}", NoErrorBarWarning, stacklevel=3)
+        warnings.warn(f"method='mpo': {detail}", NoErrorBarWarning, stacklevel=user_stacklevel())
     mps_np = [np.asarray(to_numpy(A)) for A in mps]
     extras = {"mps": mps_np, "state": to_quimb(mps_np)}
     if previous is not None:
         extras["previous_mps"] = [np.asarray(A) for A in trace_normalized(previous[1])]
         extras["previous_max_bond"] = int(previous[0])
     return SteadyState(system, moments, METHOD, diagnostics, errors=errors, extras=extras)
+
+
+def _strong_note(strong, ratio):
+    """The clause a refusal adds at strong exchange (it names why the run was hard)."""
+    return (f" (strong exchange: max |g_ab| / (Gamma + W) = {ratio:.3g} > {STRONG_EXCHANGE:g}, where the "
+            "MPO's rungs are stiff and biased)") if strong else ""
 
 
 def ladder_error(records) -> float:

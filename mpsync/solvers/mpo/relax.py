@@ -214,7 +214,7 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
                 raise ConvergenceError(
                     f"method='mpo': the TDVP step collapsed below 1e-6 at t = {ctrl.t:.3g} (every "
                     "larger step made the state unphysical); try a larger max_bond or another "
-                    "method: 'exact' (N <= 12), 'permutational' (all-to-all), 'cumulant'")
+                    "method: 'exact' (N <= 14), 'permutational' (all-to-all), 'cumulant'")
             continue
         current = after
         ctrl.t += h
