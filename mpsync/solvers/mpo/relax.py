@@ -39,6 +39,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from ...errors import ConvergenceError
+from ..krylov import NonFiniteKrylov
 from .tdvp import DeadlineReached, distance, trace_normalized, zq2_sum
 
 __all__ = ["RunControl", "RelaxSettings", "relax", "remaining_drift", "settled", "zq_of"]
@@ -197,10 +198,14 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
             engine.mps = before
             engine._build_right_envs()
             raise
-        after = engine.state()
-        zq2, zq, mean_sz = zq_of(after, n, with_sz=True)
-        change = (distance(trace_normalized(after), trace_normalized(current)) / h
-                  if math.isfinite(zq2) else math.inf)
+        except NonFiniteKrylov:
+            # a local exponential met nan/inf: an unstable step like any other (undone below)
+            after, zq2, zq, mean_sz, change = None, math.nan, math.nan, math.nan, math.inf
+        else:
+            after = engine.state()
+            zq2, zq, mean_sz = zq_of(after, n, with_sz=True)
+            change = (distance(trace_normalized(after), trace_normalized(current)) / h
+                      if math.isfinite(zq2) else math.inf)
         unstable = not math.isfinite(change) or not _physical(zq2, mean_sz) or (
             ctrl.change_prev is not None and change > 10 * ctrl.change_prev
             and ctrl.change_prev < 1e-2 and h > s.dt)
@@ -213,7 +218,7 @@ def relax(engine, ctrl: RunControl, settings: RelaxSettings, chi_target: int, n:
             if ctrl.dt < 1e-6:
                 raise ConvergenceError(
                     f"method='mpo': the TDVP step collapsed below 1e-6 at t = {ctrl.t:.3g} (every "
-                    "larger step made the state unphysical); try a larger max_bond or another "
+                    "larger step made the state unphysical or non-finite); try a larger max_bond or another "
                     "method: 'exact' (N <= 14), 'permutational' (all-to-all), 'cumulant'")
             continue
         current = after
